@@ -1,0 +1,302 @@
+// Package config reads the switch's one YAML file: listeners, issuers and their endpoints, BIN routes,
+// merchants and terminals, the database, and the HSM. A bad file fails at start with the file, the line,
+// the key and the reason.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole file.
+type Config struct {
+	Node      Node       `yaml:"node"`
+	Database  Database   `yaml:"database"`
+	HSM       HSM        `yaml:"hsm"`
+	Listeners []Listener `yaml:"listeners"`
+	Issuers   []Issuer   `yaml:"issuers"`
+	Routes    []Route    `yaml:"routes"`
+	Merchants []Merchant `yaml:"merchants"`
+	Terminals []Terminal `yaml:"terminals"`
+
+	path string
+}
+
+// Node holds settings of this switch instance.
+type Node struct {
+	AcquirerID string `yaml:"acquirer_id"` // field 32 on issuer links
+	LogFormat  string `yaml:"log_format"`  // json (default) or console
+	LogLevel   string `yaml:"log_level"`   // debug, info (default), warn, error
+	Metrics    string `yaml:"metrics"`     // listen address of the Prometheus endpoint; empty: off
+}
+
+// Database is where the ledger lives.
+type Database struct {
+	URL            string   `yaml:"url"`       // the application role; the switch books through it
+	OwnerURL       string   `yaml:"owner_url"` // runs migrations at start; empty: URL
+	BatchWindow    Duration `yaml:"batch_window"`
+	MaxBatch       int      `yaml:"max_batch"`
+	MaxConnections int      `yaml:"max_connections"`
+}
+
+// HSM says where PINs are translated: in-process (default) or a remote `poswitch hsm serve`.
+type HSM struct {
+	Mode    string `yaml:"mode"` // in-process | remote
+	Address string `yaml:"address"`
+	LMKFile string `yaml:"lmk_file"`
+	LMKEnv  string `yaml:"lmk_env"`
+
+	line int
+}
+
+// Listener is one TCP port for terminals speaking one dialect.
+type Listener struct {
+	Name                     string   `yaml:"name"`
+	Address                  string   `yaml:"address"`
+	Dialect                  string   `yaml:"dialect"` // iso87a, iso87a-bb, iso87b
+	TPDU                     bool     `yaml:"tpdu"`
+	MaxConnections           int      `yaml:"max_connections"`
+	MaxInFlightPerConnection int      `yaml:"max_in_flight_per_connection"`
+	IdleTimeout              Duration `yaml:"idle_timeout"`
+
+	line int
+}
+
+// Issuer is one issuer host (or network link) and how the switch talks to it.
+type Issuer struct {
+	ID                     string   `yaml:"id"`
+	Endpoints              []string `yaml:"endpoints"` // host:port; the first is primary
+	ConnectionsPerEndpoint int      `yaml:"connections_per_endpoint"`
+	Timeout                Duration `yaml:"timeout"`
+	EchoInterval           Duration `yaml:"echo_interval"`
+	ReconnectWait          Duration `yaml:"reconnect_wait"`
+	MaxReconnectWait       Duration `yaml:"max_reconnect_wait"`
+
+	line int
+}
+
+// Route sends cards whose PAN (or payment code) starts with Prefix to Issuer; the longest prefix wins.
+// Default: true makes the route the catch-all.
+type Route struct {
+	Prefix  string `yaml:"prefix"`
+	Issuer  string `yaml:"issuer"`
+	Default bool   `yaml:"default"`
+
+	line int
+}
+
+// Merchant is an acceptor with its fee and currencies.
+type Merchant struct {
+	ID         string   `yaml:"id"` // field 42
+	Name       string   `yaml:"name"`
+	MCC        string   `yaml:"mcc"`
+	FeeBP      *int     `yaml:"fee_bp"` // basis points; default 60
+	Currencies []string `yaml:"currencies"`
+
+	line int
+}
+
+// Terminal is one POS device (field 41) and the merchant it belongs to.
+type Terminal struct {
+	ID       string `yaml:"id"`
+	Merchant string `yaml:"merchant"`
+
+	line int
+}
+
+// Defaults that a file may override.
+const (
+	DefaultFeeBP                    = 60
+	defaultIssuerTimeout            = 5 * time.Second
+	defaultEchoInterval             = 10 * time.Second
+	defaultReconnectWait            = 200 * time.Millisecond
+	defaultMaxReconnectWait         = 5 * time.Second
+	defaultMaxConnections           = 20000
+	defaultMaxInFlightPerConnection = 64
+	defaultBatchWindow              = 2 * time.Millisecond
+	defaultMaxBatch                 = 2000
+)
+
+// Error is a problem in the file, located by line and key.
+type Error struct {
+	File   string
+	Line   int
+	Key    string
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Reason)
+}
+
+// Load reads, decodes, defaults and validates a file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for bytes already read; path only names the file in errors.
+func Parse(path string, data []byte) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		return nil, yamlError(path, err)
+	}
+	cfg := &Config{path: path}
+	if err := root.Decode(cfg); err != nil {
+		return nil, yamlError(path, err)
+	}
+	if err := checkKnownKeys(path, &root); err != nil {
+		return nil, err
+	}
+	cfg.applyDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// yamlError turns yaml.v3's "line N: reason" into our file:line form.
+func yamlError(path string, err error) error {
+	msg := err.Error()
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	line := 0
+	if m := lineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	}
+	return &Error{File: path, Line: line, Key: "yaml", Reason: strings.TrimSpace(msg)}
+}
+
+var lineRE = regexp.MustCompile(`^line (\d+):`)
+
+func (c *Config) applyDefaults() {
+	if c.Node.AcquirerID == "" {
+		c.Node.AcquirerID = "00000000001"
+	}
+	if c.Node.LogFormat == "" {
+		c.Node.LogFormat = "json"
+	}
+	if c.Node.LogLevel == "" {
+		c.Node.LogLevel = "info"
+	}
+	if c.Database.OwnerURL == "" {
+		c.Database.OwnerURL = c.Database.URL
+	}
+	if c.Database.BatchWindow == 0 {
+		c.Database.BatchWindow = Duration(defaultBatchWindow)
+	}
+	if c.Database.MaxBatch == 0 {
+		c.Database.MaxBatch = defaultMaxBatch
+	}
+	if c.Database.MaxConnections == 0 {
+		c.Database.MaxConnections = 8
+	}
+	if c.HSM.Mode == "" {
+		c.HSM.Mode = "in-process"
+	}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		if l.MaxConnections == 0 {
+			l.MaxConnections = defaultMaxConnections
+		}
+		if l.MaxInFlightPerConnection == 0 {
+			l.MaxInFlightPerConnection = defaultMaxInFlightPerConnection
+		}
+	}
+	for i := range c.Issuers {
+		is := &c.Issuers[i]
+		if is.ConnectionsPerEndpoint == 0 {
+			is.ConnectionsPerEndpoint = 1
+		}
+		if is.Timeout == 0 {
+			is.Timeout = Duration(defaultIssuerTimeout)
+		}
+		if is.EchoInterval == 0 {
+			is.EchoInterval = Duration(defaultEchoInterval)
+		}
+		if is.ReconnectWait == 0 {
+			is.ReconnectWait = Duration(defaultReconnectWait)
+		}
+		if is.MaxReconnectWait == 0 {
+			is.MaxReconnectWait = Duration(defaultMaxReconnectWait)
+		}
+	}
+	for i := range c.Merchants {
+		if c.Merchants[i].FeeBP == nil {
+			bp := DefaultFeeBP
+			c.Merchants[i].FeeBP = &bp
+		}
+	}
+}
+
+// Path is the file the configuration came from.
+func (c *Config) Path() string { return c.path }
+
+// Duration is a time.Duration written as "250ms", "5s" in YAML.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (write e.g. 250ms, 5s)", n.Line, n.Value)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: duration %q is negative", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D is the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// The list elements remember their line so that validation can point at them.
+func (l *Listener) UnmarshalYAML(n *yaml.Node) error {
+	type plain Listener
+	l.line = n.Line
+	return n.Decode((*plain)(l))
+}
+func (i *Issuer) UnmarshalYAML(n *yaml.Node) error {
+	type plain Issuer
+	i.line = n.Line
+	return n.Decode((*plain)(i))
+}
+func (r *Route) UnmarshalYAML(n *yaml.Node) error {
+	type plain Route
+	r.line = n.Line
+	return n.Decode((*plain)(r))
+}
+func (m *Merchant) UnmarshalYAML(n *yaml.Node) error {
+	type plain Merchant
+	m.line = n.Line
+	return n.Decode((*plain)(m))
+}
+func (t *Terminal) UnmarshalYAML(n *yaml.Node) error {
+	type plain Terminal
+	t.line = n.Line
+	return n.Decode((*plain)(t))
+}
+func (h *HSM) UnmarshalYAML(n *yaml.Node) error {
+	type plain HSM
+	h.line = n.Line
+	return n.Decode((*plain)(h))
+}

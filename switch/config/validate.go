@@ -1,0 +1,190 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// knownDialects mirrors specs.DialectNames; config does not import specs so that it stays a leaf, and a
+// test keeps the two lists equal.
+var knownDialects = []string{"iso87a", "iso87a-bb", "iso87b"}
+
+func (c *Config) validate() error {
+	bad := func(line int, key, format string, args ...any) error {
+		return &Error{File: c.path, Line: line, Key: key, Reason: fmt.Sprintf(format, args...)}
+	}
+	if c.Database.URL == "" {
+		return bad(0, "database.url", "is required")
+	}
+	if c.Database.MaxBatch < 1 || c.Database.MaxBatch > 100000 {
+		return bad(0, "database.max_batch", "must be between 1 and 100000, is %d", c.Database.MaxBatch)
+	}
+	switch c.HSM.Mode {
+	case "in-process":
+	case "remote":
+		if _, _, err := net.SplitHostPort(c.HSM.Address); err != nil {
+			return bad(c.HSM.line, "hsm.address", "remote mode needs host:port: %v", err)
+		}
+	default:
+		return bad(c.HSM.line, "hsm.mode", "must be in-process or remote, is %q", c.HSM.Mode)
+	}
+	if len(c.Listeners) == 0 {
+		return bad(0, "listeners", "at least one listener is required")
+	}
+	names := map[string]bool{}
+	for i, l := range c.Listeners {
+		key := fmt.Sprintf("listeners[%d]", i)
+		if l.Name == "" {
+			return bad(l.line, key+".name", "is required")
+		}
+		if names[l.Name] {
+			return bad(l.line, key+".name", "%q is used twice", l.Name)
+		}
+		names[l.Name] = true
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			return bad(l.line, key+".address", "%q is not host:port: %v", l.Address, err)
+		}
+		if !contains(knownDialects, l.Dialect) {
+			return bad(l.line, key+".dialect", "unknown dialect %q (known: %s)", l.Dialect, strings.Join(knownDialects, ", "))
+		}
+		if l.MaxInFlightPerConnection < 1 || l.MaxInFlightPerConnection > 4096 {
+			return bad(l.line, key+".max_in_flight_per_connection", "must be 1..4096, is %d", l.MaxInFlightPerConnection)
+		}
+	}
+	issuers := map[string]bool{}
+	for i, is := range c.Issuers {
+		key := fmt.Sprintf("issuers[%d]", i)
+		if is.ID == "" {
+			return bad(is.line, key+".id", "is required")
+		}
+		if issuers[is.ID] {
+			return bad(is.line, key+".id", "%q is used twice", is.ID)
+		}
+		issuers[is.ID] = true
+		if len(is.Endpoints) == 0 {
+			return bad(is.line, key+".endpoints", "at least one host:port is required")
+		}
+		for j, ep := range is.Endpoints {
+			if _, _, err := net.SplitHostPort(ep); err != nil {
+				return bad(is.line, fmt.Sprintf("%s.endpoints[%d]", key, j), "%q is not host:port: %v", ep, err)
+			}
+		}
+		if is.ConnectionsPerEndpoint < 1 || is.ConnectionsPerEndpoint > 64 {
+			return bad(is.line, key+".connections_per_endpoint", "must be 1..64, is %d", is.ConnectionsPerEndpoint)
+		}
+	}
+	prefixes := map[string]bool{}
+	defaults := 0
+	for i, r := range c.Routes {
+		key := fmt.Sprintf("routes[%d]", i)
+		if !issuers[r.Issuer] {
+			return bad(r.line, key+".issuer", "unknown issuer %q", r.Issuer)
+		}
+		if r.Default {
+			if r.Prefix != "" {
+				return bad(r.line, key+".prefix", "a default route has no prefix")
+			}
+			defaults++
+			if defaults > 1 {
+				return bad(r.line, key+".default", "only one default route is allowed")
+			}
+			continue
+		}
+		if r.Prefix == "" || len(r.Prefix) > 19 || strings.Trim(r.Prefix, "0123456789") != "" {
+			return bad(r.line, key+".prefix", "must be 1 to 19 digits, is %q", r.Prefix)
+		}
+		if prefixes[r.Prefix] {
+			return bad(r.line, key+".prefix", "prefix %q is routed twice", r.Prefix)
+		}
+		prefixes[r.Prefix] = true
+	}
+	merchants := map[string]bool{}
+	for i, m := range c.Merchants {
+		key := fmt.Sprintf("merchants[%d]", i)
+		if m.ID == "" || len(m.ID) > 15 {
+			return bad(m.line, key+".id", "must be 1 to 15 characters (field 42), is %q", m.ID)
+		}
+		if merchants[m.ID] {
+			return bad(m.line, key+".id", "%q is used twice", m.ID)
+		}
+		merchants[m.ID] = true
+		if *m.FeeBP < 0 || *m.FeeBP > 10000 {
+			return bad(m.line, key+".fee_bp", "must be 0..10000 basis points, is %d", *m.FeeBP)
+		}
+		for j, cur := range m.Currencies {
+			if len(cur) != 3 || strings.Trim(cur, "0123456789") != "" {
+				return bad(m.line, fmt.Sprintf("%s.currencies[%d]", key, j), "must be an ISO 4217 numeric code like 156, is %q", cur)
+			}
+		}
+	}
+	terminals := map[string]bool{}
+	for i, t := range c.Terminals {
+		key := fmt.Sprintf("terminals[%d]", i)
+		if t.ID == "" || len(t.ID) > 8 {
+			return bad(t.line, key+".id", "must be 1 to 8 characters (field 41), is %q", t.ID)
+		}
+		if terminals[t.ID] {
+			return bad(t.line, key+".id", "%q is used twice", t.ID)
+		}
+		terminals[t.ID] = true
+		if !merchants[t.Merchant] {
+			return bad(t.line, key+".merchant", "unknown merchant %q", t.Merchant)
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkKnownKeys rejects keys the Config does not have (a typo must not silently fall back to a default).
+func checkKnownKeys(path string, root *yaml.Node) error {
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		return walkKeys(path, "", root.Content[0], reflect.TypeOf(Config{}))
+	}
+	return nil
+}
+
+func walkKeys(path, prefix string, n *yaml.Node, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if tag := strings.Split(f.Tag.Get("yaml"), ",")[0]; tag != "" && tag != "-" {
+				fields[tag] = f.Type
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			key := strings.TrimPrefix(prefix+"."+k.Value, ".")
+			if !ok {
+				return &Error{File: path, Line: k.Line, Key: key, Reason: "unknown key"}
+			}
+			if err := walkKeys(path, key, n.Content[i+1], ft); err != nil {
+				return err
+			}
+		}
+	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
+		for i, item := range n.Content {
+			if err := walkKeys(path, fmt.Sprintf("%s[%d]", prefix, i), item, t.Elem()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

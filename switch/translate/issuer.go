@@ -1,0 +1,66 @@
+package translate
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/moov-io/iso8583"
+
+	"github.com/poswitch/poswitch/switch/txn"
+)
+
+// ToIssuer builds the request the switch forwards on an issuer link. Field 11 (the link's own STAN) and
+// field 7 are set by the link when it sends; PIN block 52 carries the block already translated to the
+// link's zone key. Track data is forwarded as the card presented it; the issuer needs it to check the
+// service code and CVV.
+func ToIssuer(spec *iso8583.MessageSpec, t *txn.Transaction, acquirerID string) (*iso8583.Message, error) {
+	m := iso8583.NewMessage(spec)
+	m.MTI(t.MTI)
+	set := []struct {
+		id int
+		v  string
+	}{
+		{2, t.PAN}, {3, t.ProcessingCode}, {4, fmt.Sprintf("%012d", t.Amount)}, {12, t.LocalTime},
+		{13, t.LocalDate}, {14, t.Expiry}, {18, t.MCC}, {22, t.EntryMode}, {23, t.CardSequence},
+		{25, t.ConditionCode}, {32, acquirerID}, {35, t.Track2}, {37, t.RRN}, {41, t.TerminalID},
+		{42, t.MerchantID}, {49, t.Currency}, {53, t.SecurityControl}, {90, t.OriginalData},
+	}
+	for _, f := range set {
+		if err := setString(m, f.id, f.v); err != nil {
+			return nil, fmt.Errorf("issuer request: %w", err)
+		}
+	}
+	if err := setBytes(m, 52, t.PINBlock); err != nil {
+		return nil, fmt.Errorf("issuer request: %w", err)
+	}
+	if err := setBytes(m, 55, t.EMV); err != nil {
+		return nil, fmt.Errorf("issuer request: %w", err)
+	}
+	return m, nil
+}
+
+// FromIssuer copies the issuer's answer into the transaction. An answer without a well-formed response
+// code is treated as a system error rather than trusted.
+func FromIssuer(resp *iso8583.Message, t *txn.Transaction) error {
+	rc, _, err := getString(resp, 39)
+	if err != nil || len(rc) != 2 {
+		return fmt.Errorf("issuer answer has no valid response code")
+	}
+	t.Response = rc
+	if t.AuthCode, _, err = getString(resp, 38); err != nil {
+		return fmt.Errorf("issuer answer: %w", err)
+	}
+	t.AuthCode = strings.TrimSpace(t.AuthCode)
+	if t.AdditionalAmounts, _, err = getString(resp, 54); err != nil {
+		return fmt.Errorf("issuer answer: %w", err)
+	}
+	if t.ResponseEMV, _, err = getBytes(resp, 55); err != nil {
+		return fmt.Errorf("issuer answer: %w", err)
+	}
+	if rc == txn.RCApproved && t.AuthCode == "" {
+		// An approval must carry an authorization code the terminal can print; issuers that omit it
+		// get one made from the switch's trace number.
+		t.AuthCode = t.IssuerSTAN
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+package translate
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moov-io/iso8583"
+	moovErrors "github.com/moov-io/iso8583/errors"
+
+	"github.com/poswitch/poswitch/switch/txn"
+)
+
+// FormatError is a request the switch can read the frame of but not the content; the answer is 30.
+type FormatError struct {
+	Field  int // 0 when the problem is not one field's
+	Reason string
+}
+
+func (e *FormatError) Error() string {
+	if e.Field > 0 {
+		return fmt.Sprintf("field %d: %s", e.Field, e.Reason)
+	}
+	return e.Reason
+}
+
+// UnpackFailure describes a moov unpack error without its content: the error text of a field can hold
+// the field's value (a PAN, a track), so only the field number and the kind of failure are kept.
+func UnpackFailure(err error) *FormatError {
+	var ue *moovErrors.UnpackError
+	if errors.As(err, &ue) {
+		id, _ := strconv.Atoi(ue.FieldID)
+		return &FormatError{Field: id, Reason: "cannot be unpacked"}
+	}
+	return &FormatError{Reason: "message cannot be unpacked"}
+}
+
+func formatErr(fieldID int, format string, args ...any) error {
+	return &FormatError{Field: fieldID, Reason: fmt.Sprintf(format, args...)}
+}
+
+// typeOf tells the transaction type from the MTI and the processing code's first two digits.
+func typeOf(mti, proc string) (txn.Type, bool) {
+	kind := ""
+	if len(proc) >= 2 {
+		kind = proc[:2]
+	}
+	switch mti {
+	case "0100", "0101":
+		if kind == "31" {
+			return txn.TypeBalanceInquiry, true
+		}
+		return txn.TypePreAuth, true
+	case "0200", "0201":
+		switch kind {
+		case "00":
+			return txn.TypePurchase, true
+		case "20":
+			return txn.TypeRefund, true
+		case "02":
+			return txn.TypeVoid, true
+		case "31":
+			return txn.TypeBalanceInquiry, true
+		case "40", "50":
+			return txn.TypeBillPayment, true
+		}
+		return txn.TypeUnknown, false
+	case "0220", "0221":
+		return txn.TypeCompletion, true
+	case "0400", "0401", "0420", "0421":
+		return txn.TypeReversal, true
+	case "0800", "0801":
+		return txn.TypeNetwork, true
+	}
+	return txn.TypeUnknown, false
+}
+
+// Request reads a terminal's request into a Transaction. Any error is a *FormatError: the message was
+// framed correctly but a field is missing or malformed.
+func Request(m *iso8583.Message, received time.Time) (*txn.Transaction, error) {
+	t := &txn.Transaction{Received: received}
+	var err error
+	str := func(id int, dst *string) {
+		if err != nil {
+			return
+		}
+		var e error
+		*dst, _, e = getString(m, id)
+		if e != nil {
+			err = formatErr(id, "%v", e)
+		}
+	}
+	if t.MTI, err = m.GetMTI(); err != nil || len(t.MTI) != 4 || !isDigits(t.MTI) {
+		return t, formatErr(0, "MTI %q is not 4 digits", t.MTI)
+	}
+	str(3, &t.ProcessingCode)
+	str(2, &t.PAN)
+	str(7, &t.TransmissionTime)
+	str(11, &t.STAN)
+	str(12, &t.LocalTime)
+	str(13, &t.LocalDate)
+	str(14, &t.Expiry)
+	str(18, &t.MCC)
+	str(22, &t.EntryMode)
+	str(23, &t.CardSequence)
+	str(25, &t.ConditionCode)
+	str(32, &t.AcquirerID)
+	str(35, &t.Track2)
+	str(37, &t.RRN)
+	str(41, &t.TerminalID)
+	str(42, &t.MerchantID)
+	str(49, &t.Currency)
+	str(53, &t.SecurityControl)
+	str(70, &t.NetworkCode)
+	str(90, &t.OriginalData)
+	var amount string
+	str(4, &amount)
+	if err != nil {
+		return t, err
+	}
+	if t.PINBlock, _, err = getBytes(m, 52); err != nil {
+		return t, formatErr(52, "%v", err)
+	}
+	if t.EMV, _, err = getBytes(m, 55); err != nil {
+		return t, formatErr(55, "%v", err)
+	}
+	t.TerminalID = strings.TrimRight(t.TerminalID, " ")
+	t.MerchantID = strings.TrimRight(t.MerchantID, " ")
+
+	var known bool
+	if t.Type, known = typeOf(t.MTI, t.ProcessingCode); !known {
+		return t, formatErr(0, "MTI %s with processing code %q is not a transaction this switch knows", t.MTI, t.ProcessingCode)
+	}
+	if t.Type == txn.TypeNetwork {
+		return t, nil
+	}
+	// Fields every financial request carries.
+	if t.STAN == "" || len(t.STAN) != 6 || !isDigits(t.STAN) {
+		return t, formatErr(11, "STAN must be 6 digits")
+	}
+	if t.TerminalID == "" {
+		return t, formatErr(41, "terminal ID is required")
+	}
+	if t.MerchantID == "" {
+		return t, formatErr(42, "merchant ID is required")
+	}
+	if t.TransmissionTime == "" || len(t.TransmissionTime) != 10 || !isDigits(t.TransmissionTime) {
+		return t, formatErr(7, "transmission date and time must be 10 digits MMDDhhmmss")
+	}
+	if len(amount) != 12 || !isDigits(amount) {
+		return t, formatErr(4, "amount must be 12 digits")
+	}
+	if t.Amount, err = strconv.ParseInt(amount, 10, 64); err != nil {
+		return t, formatErr(4, "amount: %v", err)
+	}
+	if len(t.Currency) != 3 || !isDigits(t.Currency) {
+		return t, formatErr(49, "currency must be an ISO 4217 numeric code")
+	}
+	if t.PAN == "" && t.Track2 != "" {
+		pan, expiry, ok := splitTrack2(t.Track2)
+		if !ok {
+			return t, formatErr(35, "track 2 has no separator")
+		}
+		t.PAN = pan
+		if t.Expiry == "" {
+			t.Expiry = expiry
+		}
+	}
+	if t.Type == txn.TypeReversal && t.OriginalData != "" && len(t.OriginalData) != 42 {
+		return t, formatErr(90, "original data elements must be 42 digits")
+	}
+	return t, nil
+}
+
+// splitTrack2 reads PAN and expiry from ISO 7813 track 2 ("PAN=YYMM…" or with 'D' as separator).
+func splitTrack2(tr string) (pan, expiry string, ok bool) {
+	i := strings.IndexAny(tr, "=D")
+	if i < 0 {
+		return "", "", false
+	}
+	pan = tr[:i]
+	if len(tr) >= i+5 {
+		expiry = tr[i+1 : i+5]
+	}
+	return pan, expiry, true
+}
+
+// ResponseMTI is the answer's MTI: the function digit goes from request (0) or repeat to response (1).
+func ResponseMTI(mti string) (string, error) {
+	if len(mti) != 4 || !isDigits(mti) {
+		return "", errors.New("MTI is not 4 digits")
+	}
+	class := mti[2]
+	return mti[:2] + string(class+1) + "0", nil
+}

@@ -1,0 +1,91 @@
+package translate
+
+import (
+	"fmt"
+
+	"github.com/moov-io/iso8583"
+
+	"github.com/poswitch/poswitch/switch/txn"
+)
+
+// echoed are the request fields a response carries back so the terminal can match and print it.
+var echoed = []int{2, 3, 4, 7, 11, 12, 13, 14, 22, 25, 32, 37, 41, 42, 49, 70, 90}
+
+// Response builds the answer to req from the transaction's outcome, in the request's own spec.
+func Response(req *iso8583.Message, t *txn.Transaction) (*iso8583.Message, error) {
+	mti, err := ResponseMTI(t.MTI)
+	if err != nil {
+		return nil, err
+	}
+	resp := iso8583.NewMessage(req.GetSpec())
+	resp.MTI(mti)
+	if err := copyFields(resp, req, echoed); err != nil {
+		return nil, err
+	}
+	if err := setString(resp, 37, t.RRN); err != nil {
+		return nil, err
+	}
+	if t.Response == txn.RCApproved {
+		if err := setString(resp, 38, t.AuthCode); err != nil {
+			return nil, err
+		}
+	}
+	if err := setString(resp, 39, t.Response); err != nil {
+		return nil, err
+	}
+	if err := setString(resp, 54, t.AdditionalAmounts); err != nil {
+		return nil, err
+	}
+	if err := setBytes(resp, 55, t.ResponseEMV); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// FormatErrorResponse answers a request the switch could not read with 30, echoing the fields that were
+// read before the bad one (badField; 0 when all were read) so the terminal can still match it. It never
+// fails: if even the MTI is unreadable it answers with MTI 0010.
+func FormatErrorResponse(req *iso8583.Message, badField int) *iso8583.Message {
+	resp := iso8583.NewMessage(req.GetSpec())
+	mti, _ := req.GetMTI()
+	rmti, err := ResponseMTI(mti)
+	if err != nil {
+		rmti = "0010"
+	}
+	resp.MTI(rmti)
+	for _, id := range echoed {
+		// Fields from the malformed one on were never read; copy the ones that were.
+		if badField > 0 && id >= badField {
+			break
+		}
+		_ = copyFields(resp, req, []int{id})
+	}
+	_ = resp.Field(39, txn.RCFormatError)
+	return resp
+}
+
+func copyFields(dst, src *iso8583.Message, ids []int) error {
+	for _, id := range ids {
+		if !src.Bitmap().IsSet(id) {
+			continue
+		}
+		f := src.GetField(id)
+		if f == nil {
+			continue
+		}
+		b, err := f.Bytes()
+		if err != nil {
+			return fmt.Errorf("reading field %d: %w", id, err)
+		}
+		if err := dst.BinaryField(id, b); err != nil {
+			s, serr := f.String()
+			if serr != nil {
+				return fmt.Errorf("copying field %d: %w", id, err)
+			}
+			if err := dst.Field(id, s); err != nil {
+				return fmt.Errorf("copying field %d: %w", id, err)
+			}
+		}
+	}
+	return nil
+}

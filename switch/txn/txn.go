@@ -1,0 +1,140 @@
+// Package txn is the switch's one canonical transaction model. Terminal dialects are translated into a
+// Transaction and back; issuer specs are translated out of it. Pipeline steps read and enrich it and
+// never touch wire fields.
+package txn
+
+import (
+	"fmt"
+	"time"
+)
+
+// Type is what the cardholder or the terminal asked for, independent of the wire.
+type Type int
+
+const (
+	TypeUnknown Type = iota
+	TypePurchase
+	TypePreAuth
+	TypeCompletion
+	TypeRefund
+	TypeVoid
+	TypeBalanceInquiry
+	TypeBillPayment
+	TypeReversal
+	TypeNetwork
+)
+
+var typeNames = [...]string{"unknown", "purchase", "preauth", "completion", "refund", "void",
+	"balance_inquiry", "bill_payment", "reversal", "network"}
+
+func (t Type) String() string {
+	if int(t) < len(typeNames) {
+		return typeNames[t]
+	}
+	return fmt.Sprintf("type(%d)", int(t))
+}
+
+// Transaction is one request travelling through the switch, with what the steps learnt about it.
+// PAN, Track2 and PINBlock are held in memory only: String, MarshalLogObject and every store see the
+// masked PAN (see Mask) and never the rest.
+type Transaction struct {
+	// Request, as the terminal sent it (after translation).
+	MTI              string // e.g. "0200"
+	Type             Type
+	ProcessingCode   string // field 3
+	TerminalID       string // field 41
+	MerchantID       string // field 42
+	STAN             string // field 11, the terminal's trace number
+	TransmissionTime string // field 7, MMDDhhmmss
+	LocalTime        string // field 12, hhmmss
+	LocalDate        string // field 13, MMDD
+	RRN              string // field 37
+	AcquirerID       string // field 32
+	PAN              string // field 2 (or from track 2); clear, memory only
+	Expiry           string // field 14, YYMM
+	Track2           string // field 35; clear, memory only, never forwarded to logs or the ledger
+	EntryMode        string // field 22
+	CardSequence     string // field 23
+	ConditionCode    string // field 25
+	MCC              string // field 18
+	Amount           int64  // field 4, minor units of Currency
+	Currency         string // field 49, ISO 4217 numeric
+	PINBlock         []byte // field 52, encrypted under the terminal's key; memory only
+	SecurityControl  string // field 53
+	EMV              []byte // field 55, BER-TLV
+	OriginalData     string // field 90
+	NetworkCode      string // field 70
+
+	Received time.Time
+
+	// Learnt by the steps.
+	MerchantName      string
+	FeeBP             int    // the merchant's fee in basis points, resolved by identify
+	IssuerID          string // resolved by route
+	IssuerSTAN        string // the switch's own trace number on the issuer link
+	AuthCode          string // field 38 of the answer
+	Response          string // field 39 of the answer; set means the transaction has ended
+	Reason            string // why the switch itself ended it (for logs; never card data)
+	Aborted           bool   // a step ended the transaction; later steps do not run
+	Fee               int64  // booked fee, minor units
+	Booked            bool
+	Duplicate         bool
+	AdditionalAmounts string // field 54 of the answer
+	ResponseEMV       []byte // field 55 of the answer
+}
+
+// End ends the transaction with a response code made by the switch, and says why.
+func (t *Transaction) End(code, reason string) {
+	t.Response = code
+	t.Reason = reason
+	t.Aborted = true
+}
+
+// Ended tells whether a step has ended the transaction, so the rest of the pipeline is skipped.
+func (t *Transaction) Ended() bool { return t.Aborted }
+
+// Approved tells whether the answer so far is an approval.
+func (t *Transaction) Approved() bool { return t.Response == RCApproved }
+
+// MaskedPAN is the only form of the card number that leaves memory.
+func (t *Transaction) MaskedPAN() string { return Mask(t.PAN) }
+
+// Key is the transaction's identity: acquirer, terminal, STAN, transmission time and MTI class.
+// Repeats (xx01) share the key of their original; it is the ledger's idempotency key.
+func (t *Transaction) Key() string {
+	return IdentityKey(t.AcquirerID, t.TerminalID, t.STAN, t.TransmissionTime, MTIClass(t.MTI))
+}
+
+// IdentityKey builds the key from its parts; reversals use it to name their original.
+func IdentityKey(acquirer, terminal, stan, transmission, class string) string {
+	return acquirer + "|" + terminal + "|" + stan + "|" + transmission + "|" + class
+}
+
+// MTIClass is the version-less message class: "02" for 0200/0201/0210, "04" for 0400/0420/0421.
+func MTIClass(mti string) string {
+	if len(mti) != 4 {
+		return mti
+	}
+	return mti[1:3]
+}
+
+// String is safe for logs: no clear PAN, track or PIN data.
+func (t *Transaction) String() string {
+	return fmt.Sprintf("%s %s tid=%s stan=%s pan=%s amount=%d cur=%s rc=%s", t.MTI, t.Type, t.TerminalID,
+		t.STAN, t.MaskedPAN(), t.Amount, t.Currency, t.Response)
+}
+
+// Mask keeps the first 6 and last 4 digits of a PAN, as PCI DSS allows, and stars the rest.
+func Mask(pan string) string {
+	if len(pan) < 13 {
+		if len(pan) <= 4 {
+			return "****"
+		}
+		return "****" + pan[len(pan)-4:]
+	}
+	b := []byte(pan)
+	for i := 6; i < len(b)-4; i++ {
+		b[i] = '*'
+	}
+	return string(b)
+}
