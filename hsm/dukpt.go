@@ -25,25 +25,32 @@ type TranslateDUKPT struct {
 	DestKey          KeyBlock // P0 (ZPK), mode B or E
 	DestFormat       PINFormat
 	Card             Card
+	MaxPINLength     int // zero means 12
 }
 
 // TranslatePINFromDUKPT derives the PIN pad's transaction PIN key from the BDK and KSN, deciphers
 // the PIN block, and returns it under the destination ZPK (G0). KSNs whose counter is zero or has
 // too many one-bits are refused with ErrInvalidKSN.
 func (h *HSM) TranslatePINFromDUKPT(ctx context.Context, req TranslateDUKPT) ([]byte, error) {
+	t, err := h.TranslatePINBlockFromDUKPT(ctx, req)
+	return t.PINBlock, err
+}
+
+// TranslatePINBlockFromDUKPT is TranslatePINFromDUKPT that also reports the PIN length.
+func (h *HSM) TranslatePINBlockFromDUKPT(ctx context.Context, req TranslateDUKPT) (Translated, error) {
 	bdk, err := h.need(req.BDK, "BDK", []KeyUsage{UsageBDK}, modesDerive, "")
 	if err != nil {
-		return nil, fmt.Errorf("translating DUKPT PIN: %w", err)
+		return Translated{}, fmt.Errorf("translating DUKPT PIN: %w", err)
 	}
 	dst, err := h.need(req.DestKey, "destination PIN key", []KeyUsage{UsagePIN}, modesEncrypt, "")
 	if err != nil {
-		return nil, fmt.Errorf("translating DUKPT PIN: %w", err)
+		return Translated{}, fmt.Errorf("translating DUKPT PIN: %w", err)
 	}
 	src, err := h.dukptPINKey(bdk, req.KSN, req.SourceFormat, req.WorkingKeyLength)
 	if err != nil {
-		return nil, fmt.Errorf("translating DUKPT PIN: %w", err)
+		return Translated{}, fmt.Errorf("translating DUKPT PIN: %w", err)
 	}
-	return h.translate(src, req.SourceFormat, req.PINBlock, dst, req.DestFormat, req.Card)
+	return h.translate(src, req.SourceFormat, req.PINBlock, dst, req.DestFormat, req.Card, req.MaxPINLength)
 }
 
 // dukptPINKey derives the transaction's PIN working key as a loadedKey (not cached: it changes with

@@ -9,7 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/poswitch/poswitch/hsm/internal/cvv"
 	"github.com/poswitch/poswitch/hsm/internal/dukpt"
+	"github.com/poswitch/poswitch/hsm/internal/keycheck"
 	"github.com/poswitch/poswitch/hsm/internal/tr31"
 )
 
@@ -200,6 +202,8 @@ type loadedKey struct {
 	// DUKPT base derivation keys keep their derivation schedule prepared (usage B0 only).
 	tdesBDK *dukpt.TDESBDK
 	aesBDK  *dukpt.AESBDK
+	// CVKs keep their DES and TDES schedules prepared (usage C0, double length only).
+	cvvKey *cvv.Key
 }
 
 func newLoadedKey(h tr31.Header, clearKey []byte) (*loadedKey, error) {
@@ -219,7 +223,14 @@ func newLoadedKey(h tr31.Header, clearKey []byte) (*loadedKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preparing key: %w", ErrInternal)
 	}
-	k.kcv = checkValue(k.block)
+	if k.kcv, err = checkValue(k.alg, clearKey); err != nil {
+		return nil, err
+	}
+	if k.usage == UsageCVK && len(clearKey) == 16 {
+		if k.cvvKey, err = cvv.NewKey(clearKey); err != nil {
+			return nil, fmt.Errorf("preparing CVK: %w", public(err))
+		}
+	}
 	if k.usage == UsageBDK {
 		switch k.alg {
 		case TDES:
@@ -245,12 +256,22 @@ func expandTDES(k []byte) []byte {
 	return e
 }
 
-// checkValue is the KCV: encrypt a block of zeros and keep 3 bytes (X9.24-1 for TDES; payShield
-// and AWS Payment Cryptography use the same for AES key blocks).
-func checkValue(b cipher.Block) KCV {
-	zero := make([]byte, b.BlockSize())
-	b.Encrypt(zero, zero)
-	return KCV(fmt.Sprintf("%X", zero[:3]))
+// checkValue is the KCV: TDES encipherment of zeros for TDES keys, AES-CMAC of zeros for AES keys
+// (ANSI X9.24-1:2017, as payShield and AWS Payment Cryptography report them).
+func checkValue(alg KeyAlgorithm, clearKey []byte) (KCV, error) {
+	var (
+		v   []byte
+		err error
+	)
+	if alg == AES {
+		v, err = keycheck.AES(clearKey)
+	} else {
+		v, err = keycheck.TDES(clearKey)
+	}
+	if err != nil {
+		return "", fmt.Errorf("computing check value: %w", public(err))
+	}
+	return KCV(fmt.Sprintf("%X", v)), nil
 }
 
 // keyCache holds unwrapped keys by key block so hot operations skip the unwrap. It is bounded:

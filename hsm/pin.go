@@ -62,41 +62,64 @@ type TranslatePIN struct {
 	DestKey      KeyBlock // P0 (ZPK), mode B or E
 	DestFormat   PINFormat
 	Card         Card
+	// MaxPINLength refuses longer PINs with ErrPINLength; zero means 12.
+	MaxPINLength int
+}
+
+// Translated is a re-enciphered PIN block with the length of the PIN inside it, which payShield
+// translate commands report.
+type Translated struct {
+	PINBlock  []byte
+	PINLength int
 }
 
 // TranslatePIN deciphers a PIN block under the source PIN key, checks it, and returns it enciphered
 // under the destination key in the destination format (CA for a TPK, CC for a ZPK). The clear PIN
 // exists only inside this call.
 func (h *HSM) TranslatePIN(ctx context.Context, req TranslatePIN) ([]byte, error) {
+	t, err := h.TranslatePINBlock(ctx, req)
+	return t.PINBlock, err
+}
+
+// TranslatePINBlock is TranslatePIN that also reports the PIN length.
+func (h *HSM) TranslatePINBlock(ctx context.Context, req TranslatePIN) (Translated, error) {
 	src, err := h.need(req.SourceKey, "source PIN key", []KeyUsage{UsagePIN}, modesDecrypt, "")
 	if err != nil {
-		return nil, fmt.Errorf("translating PIN: %w", err)
+		return Translated{}, fmt.Errorf("translating PIN: %w", err)
 	}
 	dst, err := h.need(req.DestKey, "destination PIN key", []KeyUsage{UsagePIN}, modesEncrypt, "")
 	if err != nil {
-		return nil, fmt.Errorf("translating PIN: %w", err)
+		return Translated{}, fmt.Errorf("translating PIN: %w", err)
 	}
-	return h.translate(src, req.SourceFormat, req.PINBlock, dst, req.DestFormat, req.Card)
+	return h.translate(src, req.SourceFormat, req.PINBlock, dst, req.DestFormat, req.Card, req.MaxPINLength)
 }
 
-func (h *HSM) translate(src *loadedKey, srcFormat PINFormat, block []byte, dst *loadedKey, dstFormat PINFormat, card Card) ([]byte, error) {
+func (h *HSM) translate(src *loadedKey, srcFormat PINFormat, block []byte, dst *loadedKey, dstFormat PINFormat, card Card, maxPINLength int) (Translated, error) {
 	from, err := srcFormat.internal()
 	if err != nil {
-		return nil, fmt.Errorf("translating PIN: source: %w", err)
+		return Translated{}, fmt.Errorf("translating PIN: source: %w", err)
 	}
 	to, err := dstFormat.internal()
 	if err != nil {
-		return nil, fmt.Errorf("translating PIN: destination: %w", err)
+		return Translated{}, fmt.Errorf("translating PIN: destination: %w", err)
 	}
 	acct, err := card.account()
 	if err != nil {
-		return nil, fmt.Errorf("translating PIN: %w", public(err))
+		return Translated{}, fmt.Errorf("translating PIN: %w", public(err))
+	}
+	pin, err := pinblock.Decrypt(src.block, from, block, acct)
+	if err != nil {
+		return Translated{}, fmt.Errorf("translating PIN: %w", public(err))
+	}
+	defer pin.Wipe()
+	if maxPINLength > 0 && pin.Len() > maxPINLength {
+		return Translated{}, fmt.Errorf("translating PIN: PIN longer than %d digits: %w", maxPINLength, ErrPINLength)
 	}
 	out := make([]byte, to.BlockSize())
-	if err := pinblock.Translate(out, src.block, from, block, dst.block, to, acct, h.pinRandom()); err != nil {
-		return nil, fmt.Errorf("translating PIN: %w", public(err))
+	if err := pinblock.Encrypt(out, dst.block, to, pin, acct, h.pinRandom()); err != nil {
+		return Translated{}, fmt.Errorf("translating PIN: %w", public(err))
 	}
-	return out, nil
+	return Translated{PINBlock: out, PINLength: pin.Len()}, nil
 }
 
 // pinRandom is the fill source for PIN blocks: nil lets pinblock use crypto/rand directly, which

@@ -321,3 +321,32 @@ func ResponseText(code string) string {
 		return "code " + code
 	}
 }
+
+// Selection names a set of cards for command lines: "issuer" (every card the issuer decides, the
+// default), "load" (high-balance cards), "all", an issuer ID ("bank-a"), an outcome ("51"), or a
+// comma-separated list of catalogue PANs.
+func Selection(name string) ([]Card, error) {
+	switch name {
+	case "", "issuer":
+		return IssuerDecided(), nil
+	case "load":
+		return Load(), nil
+	case "all":
+		return Catalogue(), nil
+	case BankA, BankB:
+		return Select(func(c Card) bool { return c.Issuer == name && c.DecidedBy == "issuer" }), nil
+	}
+	if byCode := ByOutcome(name); len(byCode) > 0 {
+		return byCode, nil
+	}
+	var out []Card
+	for _, pan := range strings.Split(name, ",") {
+		c, ok := Lookup(strings.TrimSpace(pan))
+		if !ok {
+			return nil, fmt.Errorf("card selection %q: not issuer, load, all, %s, %s, a response code or catalogue PANs",
+				name, BankA, BankB)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

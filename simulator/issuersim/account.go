@@ -30,18 +30,19 @@ type authorization struct {
 	reversed bool
 }
 
-// txnKey identifies a request the way field 90 of a reversal names it: STAN, transmission date and
-// time, acquiring institution.
+// txnKey identifies a request the way field 90 of a reversal names it (STAN, transmission date and
+// time, acquiring institution) plus the card acceptor terminal, so that terminals talking to the
+// simulator directly, each with its own STAN sequence, do not collide.
 type txnKey struct {
-	stan, transmission, acquirer string
+	stan, transmission, acquirer, terminal string
 }
 
 // ledger holds the accounts and the remembered authorizations of one simulator.
 type ledger struct {
 	accounts map[string]*account
 
-	mu    sync.Mutex
-	txns  map[txnKey]*authorization
+	mu      sync.Mutex
+	txns    map[txnKey]*authorization
 	order   []txnKey // ring of keys in arrival order, for eviction
 	next    int
 	authSeq int // source of approval codes (field 38)

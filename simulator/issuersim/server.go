@@ -320,16 +320,16 @@ func (c *conn) writeBatch(w *bufio.Writer, framed []byte) error {
 		}
 		<-c.sem
 		if w.Buffered() >= maxWriteBatchBytes/2 {
-			break
+			if err := w.Flush(); err != nil {
+				return err
+			}
 		}
 		select {
 		case framed = <-c.out:
-			continue
 		default:
+			return w.Flush()
 		}
-		break
 	}
-	return w.Flush()
 }
 
 func (s *Server) delay() time.Duration {

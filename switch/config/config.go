@@ -54,7 +54,7 @@ type HSM struct {
 	LMKFile string `yaml:"lmk_file"`
 	LMKEnv  string `yaml:"lmk_env"`
 
-	line int
+	line lines
 }
 
 // Listener is one TCP port for terminals speaking one dialect.
@@ -67,7 +67,7 @@ type Listener struct {
 	MaxInFlightPerConnection int      `yaml:"max_in_flight_per_connection"`
 	IdleTimeout              Duration `yaml:"idle_timeout"`
 
-	line int
+	line lines
 }
 
 // Issuer is one issuer host (or network link) and how the switch talks to it.
@@ -80,7 +80,7 @@ type Issuer struct {
 	ReconnectWait          Duration `yaml:"reconnect_wait"`
 	MaxReconnectWait       Duration `yaml:"max_reconnect_wait"`
 
-	line int
+	line lines
 }
 
 // Route sends cards whose PAN (or payment code) starts with Prefix to Issuer; the longest prefix wins.
@@ -90,7 +90,7 @@ type Route struct {
 	Issuer  string `yaml:"issuer"`
 	Default bool   `yaml:"default"`
 
-	line int
+	line lines
 }
 
 // Merchant is an acceptor with its fee and currencies.
@@ -101,7 +101,7 @@ type Merchant struct {
 	FeeBP      *int     `yaml:"fee_bp"` // basis points; default 60
 	Currencies []string `yaml:"currencies"`
 
-	line int
+	line lines
 }
 
 // Terminal is one POS device (field 41) and the merchant it belongs to.
@@ -109,7 +109,7 @@ type Terminal struct {
 	ID       string `yaml:"id"`
 	Merchant string `yaml:"merchant"`
 
-	line int
+	line lines
 }
 
 // Defaults that a file may override.
@@ -272,31 +272,53 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // The list elements remember their line so that validation can point at them.
 func (l *Listener) UnmarshalYAML(n *yaml.Node) error {
 	type plain Listener
-	l.line = n.Line
+	l.line = keyLines(n)
 	return n.Decode((*plain)(l))
 }
 func (i *Issuer) UnmarshalYAML(n *yaml.Node) error {
 	type plain Issuer
-	i.line = n.Line
+	i.line = keyLines(n)
 	return n.Decode((*plain)(i))
 }
 func (r *Route) UnmarshalYAML(n *yaml.Node) error {
 	type plain Route
-	r.line = n.Line
+	r.line = keyLines(n)
 	return n.Decode((*plain)(r))
 }
 func (m *Merchant) UnmarshalYAML(n *yaml.Node) error {
 	type plain Merchant
-	m.line = n.Line
+	m.line = keyLines(n)
 	return n.Decode((*plain)(m))
 }
 func (t *Terminal) UnmarshalYAML(n *yaml.Node) error {
 	type plain Terminal
-	t.line = n.Line
+	t.line = keyLines(n)
 	return n.Decode((*plain)(t))
 }
 func (h *HSM) UnmarshalYAML(n *yaml.Node) error {
 	type plain HSM
-	h.line = n.Line
+	h.line = keyLines(n)
 	return n.Decode((*plain)(h))
+}
+
+// lines remembers where an element and each of its keys stand in the file.
+type lines map[string]int
+
+// keyLines records the line of the element ("") and of each key in it.
+func keyLines(n *yaml.Node) lines {
+	l := lines{"": n.Line}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			l[n.Content[i].Value] = n.Content[i].Line
+		}
+	}
+	return l
+}
+
+// of is the line of a key, or of the element when the key is absent.
+func (l lines) of(key string) int {
+	if v, ok := l[key]; ok {
+		return v
+	}
+	return l[""]
 }

@@ -27,10 +27,10 @@ func (c *Config) validate() error {
 	case "in-process":
 	case "remote":
 		if _, _, err := net.SplitHostPort(c.HSM.Address); err != nil {
-			return bad(c.HSM.line, "hsm.address", "remote mode needs host:port: %v", err)
+			return bad(c.HSM.line.of("address"), "hsm.address", "remote mode needs host:port: %v", err)
 		}
 	default:
-		return bad(c.HSM.line, "hsm.mode", "must be in-process or remote, is %q", c.HSM.Mode)
+		return bad(c.HSM.line.of("mode"), "hsm.mode", "must be in-process or remote, is %q", c.HSM.Mode)
 	}
 	if len(c.Listeners) == 0 {
 		return bad(0, "listeners", "at least one listener is required")
@@ -39,42 +39,42 @@ func (c *Config) validate() error {
 	for i, l := range c.Listeners {
 		key := fmt.Sprintf("listeners[%d]", i)
 		if l.Name == "" {
-			return bad(l.line, key+".name", "is required")
+			return bad(l.line.of("name"), key+".name", "is required")
 		}
 		if names[l.Name] {
-			return bad(l.line, key+".name", "%q is used twice", l.Name)
+			return bad(l.line.of("name"), key+".name", "%q is used twice", l.Name)
 		}
 		names[l.Name] = true
 		if _, _, err := net.SplitHostPort(l.Address); err != nil {
-			return bad(l.line, key+".address", "%q is not host:port: %v", l.Address, err)
+			return bad(l.line.of("address"), key+".address", "%q is not host:port: %v", l.Address, err)
 		}
 		if !contains(knownDialects, l.Dialect) {
-			return bad(l.line, key+".dialect", "unknown dialect %q (known: %s)", l.Dialect, strings.Join(knownDialects, ", "))
+			return bad(l.line.of("dialect"), key+".dialect", "unknown dialect %q (known: %s)", l.Dialect, strings.Join(knownDialects, ", "))
 		}
 		if l.MaxInFlightPerConnection < 1 || l.MaxInFlightPerConnection > 4096 {
-			return bad(l.line, key+".max_in_flight_per_connection", "must be 1..4096, is %d", l.MaxInFlightPerConnection)
+			return bad(l.line.of("max_in_flight_per_connection"), key+".max_in_flight_per_connection", "must be 1..4096, is %d", l.MaxInFlightPerConnection)
 		}
 	}
 	issuers := map[string]bool{}
 	for i, is := range c.Issuers {
 		key := fmt.Sprintf("issuers[%d]", i)
 		if is.ID == "" {
-			return bad(is.line, key+".id", "is required")
+			return bad(is.line.of("id"), key+".id", "is required")
 		}
 		if issuers[is.ID] {
-			return bad(is.line, key+".id", "%q is used twice", is.ID)
+			return bad(is.line.of("id"), key+".id", "%q is used twice", is.ID)
 		}
 		issuers[is.ID] = true
 		if len(is.Endpoints) == 0 {
-			return bad(is.line, key+".endpoints", "at least one host:port is required")
+			return bad(is.line.of("endpoints"), key+".endpoints", "at least one host:port is required")
 		}
 		for j, ep := range is.Endpoints {
 			if _, _, err := net.SplitHostPort(ep); err != nil {
-				return bad(is.line, fmt.Sprintf("%s.endpoints[%d]", key, j), "%q is not host:port: %v", ep, err)
+				return bad(is.line.of("endpoints"), fmt.Sprintf("%s.endpoints[%d]", key, j), "%q is not host:port: %v", ep, err)
 			}
 		}
 		if is.ConnectionsPerEndpoint < 1 || is.ConnectionsPerEndpoint > 64 {
-			return bad(is.line, key+".connections_per_endpoint", "must be 1..64, is %d", is.ConnectionsPerEndpoint)
+			return bad(is.line.of("connections_per_endpoint"), key+".connections_per_endpoint", "must be 1..64, is %d", is.ConnectionsPerEndpoint)
 		}
 	}
 	prefixes := map[string]bool{}
@@ -82,23 +82,23 @@ func (c *Config) validate() error {
 	for i, r := range c.Routes {
 		key := fmt.Sprintf("routes[%d]", i)
 		if !issuers[r.Issuer] {
-			return bad(r.line, key+".issuer", "unknown issuer %q", r.Issuer)
+			return bad(r.line.of("issuer"), key+".issuer", "unknown issuer %q", r.Issuer)
 		}
 		if r.Default {
 			if r.Prefix != "" {
-				return bad(r.line, key+".prefix", "a default route has no prefix")
+				return bad(r.line.of("prefix"), key+".prefix", "a default route has no prefix")
 			}
 			defaults++
 			if defaults > 1 {
-				return bad(r.line, key+".default", "only one default route is allowed")
+				return bad(r.line.of("default"), key+".default", "only one default route is allowed")
 			}
 			continue
 		}
 		if r.Prefix == "" || len(r.Prefix) > 19 || strings.Trim(r.Prefix, "0123456789") != "" {
-			return bad(r.line, key+".prefix", "must be 1 to 19 digits, is %q", r.Prefix)
+			return bad(r.line.of("prefix"), key+".prefix", "must be 1 to 19 digits, is %q", r.Prefix)
 		}
 		if prefixes[r.Prefix] {
-			return bad(r.line, key+".prefix", "prefix %q is routed twice", r.Prefix)
+			return bad(r.line.of("prefix"), key+".prefix", "prefix %q is routed twice", r.Prefix)
 		}
 		prefixes[r.Prefix] = true
 	}
@@ -106,18 +106,18 @@ func (c *Config) validate() error {
 	for i, m := range c.Merchants {
 		key := fmt.Sprintf("merchants[%d]", i)
 		if m.ID == "" || len(m.ID) > 15 {
-			return bad(m.line, key+".id", "must be 1 to 15 characters (field 42), is %q", m.ID)
+			return bad(m.line.of("id"), key+".id", "must be 1 to 15 characters (field 42), is %q", m.ID)
 		}
 		if merchants[m.ID] {
-			return bad(m.line, key+".id", "%q is used twice", m.ID)
+			return bad(m.line.of("id"), key+".id", "%q is used twice", m.ID)
 		}
 		merchants[m.ID] = true
 		if *m.FeeBP < 0 || *m.FeeBP > 10000 {
-			return bad(m.line, key+".fee_bp", "must be 0..10000 basis points, is %d", *m.FeeBP)
+			return bad(m.line.of("fee_bp"), key+".fee_bp", "must be 0..10000 basis points, is %d", *m.FeeBP)
 		}
 		for j, cur := range m.Currencies {
 			if len(cur) != 3 || strings.Trim(cur, "0123456789") != "" {
-				return bad(m.line, fmt.Sprintf("%s.currencies[%d]", key, j), "must be an ISO 4217 numeric code like 156, is %q", cur)
+				return bad(m.line.of("currencies"), fmt.Sprintf("%s.currencies[%d]", key, j), "must be an ISO 4217 numeric code like 156, is %q", cur)
 			}
 		}
 	}
@@ -125,14 +125,14 @@ func (c *Config) validate() error {
 	for i, t := range c.Terminals {
 		key := fmt.Sprintf("terminals[%d]", i)
 		if t.ID == "" || len(t.ID) > 8 {
-			return bad(t.line, key+".id", "must be 1 to 8 characters (field 41), is %q", t.ID)
+			return bad(t.line.of("id"), key+".id", "must be 1 to 8 characters (field 41), is %q", t.ID)
 		}
 		if terminals[t.ID] {
-			return bad(t.line, key+".id", "%q is used twice", t.ID)
+			return bad(t.line.of("id"), key+".id", "%q is used twice", t.ID)
 		}
 		terminals[t.ID] = true
 		if !merchants[t.Merchant] {
-			return bad(t.line, key+".merchant", "unknown merchant %q", t.Merchant)
+			return bad(t.line.of("merchant"), key+".merchant", "unknown merchant %q", t.Merchant)
 		}
 	}
 	return nil

@@ -111,7 +111,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 
 	n.pipeline = pipeline.New(n.observeStep,
 		pipeline.Validate{Supported: supported},
-		&pipeline.Identify{Terminals: terminals, Merchants: merchants},
+		&pipeline.Identify{Terminals: terminals, Merchants: merchants, AcquirerID: cfg.Node.AcquirerID},
 		pipeline.Route{Router: n.router, Links: hasLink},
 		pipeline.PIN{HSM: opts.PIN},
 		pipeline.Send{Links: sendLinks, Spec: linkSpec, AcquirerID: cfg.Node.AcquirerID, Log: opts.Log},

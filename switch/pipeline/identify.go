@@ -19,13 +19,16 @@ type Merchant struct {
 }
 
 // Identify finds the terminal and its merchant (03 when unknown or not matching field 42), checks the
-// merchant accepts the currency (12), and gives the transaction a retrieval reference number when the
-// terminal sent none.
+// merchant accepts the currency (12), stamps the acquirer's identity, and gives the transaction a
+// retrieval reference number when the terminal sent none.
 type Identify struct {
 	Terminals map[string]string // terminal ID → merchant ID
 	Merchants map[string]*Merchant
 	// NodeID makes switch-made RRNs unique across nodes sharing a database (one digit).
 	NodeID byte
+	// AcquirerID is this switch's institution ID; it is the first part of every transaction's identity
+	// whatever field 32 a terminal sent, so a terminal cannot collide with another acquirer's keys.
+	AcquirerID string
 
 	rrnSeq atomic.Uint32
 }
@@ -51,6 +54,7 @@ func (s *Identify) Run(_ context.Context, t *txn.Transaction) {
 		t.End(txn.RCInvalidTxn, "merchant does not accept currency "+t.Currency)
 		return
 	}
+	t.AcquirerID = s.AcquirerID
 	t.MerchantName = m.Name
 	t.FeeBP = m.FeeBP
 	if t.MCC == "" {

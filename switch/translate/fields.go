@@ -18,9 +18,6 @@ func getString(m *iso8583.Message, id int) (string, bool, error) {
 	if f == nil {
 		return "", false, nil
 	}
-	if !m.Bitmap().IsSet(id) && id > 1 {
-		return "", false, nil
-	}
 	s, err := f.String()
 	if err != nil {
 		return "", true, fmt.Errorf("field %d: %w", id, err)
@@ -36,7 +33,7 @@ func getString(m *iso8583.Message, id int) (string, bool, error) {
 
 // getBytes reads a binary field.
 func getBytes(m *iso8583.Message, id int) ([]byte, bool, error) {
-	if !m.Bitmap().IsSet(id) {
+	if m.GetField(id) == nil {
 		return nil, false, nil
 	}
 	b, err := m.GetBytes(id)

@@ -66,9 +66,6 @@ func FormatErrorResponse(req *iso8583.Message, badField int) *iso8583.Message {
 
 func copyFields(dst, src *iso8583.Message, ids []int) error {
 	for _, id := range ids {
-		if !src.Bitmap().IsSet(id) {
-			continue
-		}
 		f := src.GetField(id)
 		if f == nil {
 			continue

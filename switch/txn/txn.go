@@ -99,8 +99,8 @@ func (t *Transaction) Approved() bool { return t.Response == RCApproved }
 // MaskedPAN is the only form of the card number that leaves memory.
 func (t *Transaction) MaskedPAN() string { return Mask(t.PAN) }
 
-// Key is the transaction's identity: acquirer, terminal, STAN, transmission time and MTI class.
-// Repeats (xx01) share the key of their original; it is the ledger's idempotency key.
+// Key is the transaction's identity: acquirer, terminal, STAN, transmission time and MTI class
+// (see MTIClass). Repeats (xxx1) share the key of their original; it is the ledger's idempotency key.
 func (t *Transaction) Key() string {
 	return IdentityKey(t.AcquirerID, t.TerminalID, t.STAN, t.TransmissionTime, MTIClass(t.MTI))
 }
@@ -110,12 +110,18 @@ func IdentityKey(acquirer, terminal, stan, transmission, class string) string {
 	return acquirer + "|" + terminal + "|" + stan + "|" + transmission + "|" + class
 }
 
-// MTIClass is the version-less message class: "02" for 0200/0201/0210, "04" for 0400/0420/0421.
+// MTIClass is the message class and function group without version, response or repeat: "20" for
+// 0200/0201/0210, "22" for 0220/0221/0230, "40" for 0400/0401, "42" for 0420/0421. A repeat therefore
+// shares its original's identity, and an advice does not share its request's.
 func MTIClass(mti string) string {
 	if len(mti) != 4 {
 		return mti
 	}
-	return mti[1:3]
+	function := mti[2]
+	if function >= '0' && function <= '9' {
+		function -= (function - '0') % 2 // responses (odd) belong to their request or advice
+	}
+	return string([]byte{mti[1], function})
 }
 
 // String is safe for logs: no clear PAN, track or PIN data.

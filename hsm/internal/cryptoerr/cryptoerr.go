@@ -5,7 +5,10 @@
 // cryptoerr.ErrPINBlock)); a wrapped message never contains a clear PIN, key, PIN block or full PAN.
 package cryptoerr
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrKeyLength: a key has the wrong length for the algorithm asked for (payShield 15, or 27 for
@@ -33,3 +36,7 @@ var (
 	// service code, expiry date, ATC or buffer length (payShield 15).
 	ErrInvalidInput = errors.New("invalid input")
 )
+
+// ErrDecimalizationTable: a decimalisation table is not 16 decimal digits (payShield 25). It wraps
+// ErrInvalidInput, so a caller that maps only ErrInvalidInput still answers 15.
+var ErrDecimalizationTable = fmt.Errorf("decimalisation table invalid: %w", ErrInvalidInput)

@@ -60,6 +60,15 @@ func (t KeyType) String() string {
 	return fmt.Sprintf("KeyType(%d)", uint8(t))
 }
 
+// strength orders key types for the "no stronger than the derivation key" rule, in AES key bytes.
+func (t KeyType) strength() int {
+	switch t {
+	case KeyTDES2, KeyTDES3:
+		return 16
+	}
+	return t.Len()
+}
+
 // algorithm is the derivation data's algorithm indicator.
 func (t KeyType) algorithm() uint16 { return uint16(t) }
 
@@ -238,8 +247,9 @@ func AESWorkingKeyFromTransaction(tk []byte, ksn []byte, usage AESUsage, kt KeyT
 	if kt.Len() == 0 {
 		return nil, fmt.Errorf("AES DUKPT working key type %d: %w", uint8(kt), cryptoerr.ErrInvalidInput)
 	}
-	// A derived key may not be stronger than the key it comes from (X9.24-3 6.2.2).
-	if kt.Len() > len(tk) {
+	// A derived key may not be stronger than the key it comes from (X9.24-3 6.2.2); TDES keys count
+	// as no stronger than AES-128.
+	if kt.strength() > len(tk) {
 		return nil, fmt.Errorf("AES DUKPT %s working key from a %d-byte key: %w", kt, len(tk), cryptoerr.ErrKeyLength)
 	}
 	var dd [16]byte

@@ -114,15 +114,20 @@ func (a Account) panField() [8]byte {
 }
 
 // panField4 is the ISO 9564-1:2017 format 4 plain-text PAN field: M (PAN length − 12, 0 if shorter),
-// the PAN left-justified and padded with 0 to 12 digits, then zeros to 32 nibbles.
+// the PAN (right-justified over zeros when shorter than 12 digits), then zeros to 32 nibbles.
 func (a Account) panField4() [16]byte {
 	var f [16]byte
 	var nib [32]byte
 	if a.n > 12 {
 		nib[0] = a.n - 12
 	}
+	// A PAN shorter than 12 digits is right-justified over zeros (ISO 9564-1:2017 9.4.2.2).
+	start := 1
+	if a.n < 12 {
+		start = 1 + 12 - int(a.n)
+	}
 	for i := 0; i < int(a.n); i++ {
-		nib[1+i] = a.d[i] - '0'
+		nib[start+i] = a.d[i] - '0'
 	}
 	for i := 0; i < 16; i++ {
 		f[i] = nib[2*i]<<4 | nib[2*i+1]

@@ -22,11 +22,11 @@ type DecimalizationTable [16]byte
 func ParseDecimalizationTable(s string) (DecimalizationTable, error) {
 	var t DecimalizationTable
 	if len(s) != 16 {
-		return t, fmt.Errorf("decimalisation table of %d digits: %w", len(s), cryptoerr.ErrInvalidInput)
+		return t, fmt.Errorf("decimalisation table of %d digits: %w", len(s), cryptoerr.ErrDecimalizationTable)
 	}
 	for i := 0; i < 16; i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return t, fmt.Errorf("decimalisation table has a non-digit: %w", cryptoerr.ErrInvalidInput)
+			return t, fmt.Errorf("decimalisation table has a non-digit: %w", cryptoerr.ErrDecimalizationTable)
 		}
 		t[i] = s[i] - '0'
 	}

@@ -109,6 +109,8 @@ CREATE TABLE journal_entry (
                                  'refund', 'reversal', 'bill_payment', 'chargeback', 'payout', 'issuer_settlement')),
     status       text        NOT NULL CHECK (status IN ('booked', 'noop', 'refused')),
     reason       text        NOT NULL DEFAULT '',
+    -- 1: the original transaction is unknown; 2: the original was already cancelled.
+    flags        smallint    NOT NULL DEFAULT 0,
     original_key text        NOT NULL DEFAULT '',
     -- The entry this one cancels or completes (reversal, void, completion, hold expiry): at most one.
     consumes     text,
@@ -257,7 +259,7 @@ CREATE VIEW v_merchants AS
       FROM merchant;
 
 CREATE VIEW v_journal_entries AS
-    SELECT id, txn_key, kind, status, reason, original_key, consumes, merchant, terminal, issuer, currency,
+    SELECT id, txn_key, kind, status, reason, flags, original_key, consumes, merchant, terminal, issuer, currency,
            amount, fee, cycle_id, stan, rrn, auth_code, entry_mode, pan_masked, pan_hash, content_hash, txn_at,
            chain, batch_seq, booked_at
       FROM journal_entry;
@@ -267,7 +269,7 @@ CREATE VIEW v_postings AS
            CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END AS debit,
            CASE WHEN p.amount < 0 THEN -p.amount ELSE 0 END AS credit,
            p.cycle_id, e.txn_key, e.kind, e.merchant, e.terminal, e.issuer, e.txn_at, e.chain, e.batch_seq, e.booked_at
-      FROM posting p JOIN journal_entry e ON e.id = p.entry_id;
+      FROM posting p LEFT JOIN journal_entry e ON e.id = p.entry_id;
 
 CREATE VIEW v_batches AS
     SELECT chain, seq, prev_hash, hash, entry_count, posting_count, committed_at FROM ledger_batch;

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/poswitch/poswitch/simulator/issuersim"
+)
+
+func init() { register(newIssuerSimCmd) }
+
+func newIssuerSimCmd() *cobra.Command {
+	var (
+		cfg                 issuersim.Config
+		logFormat, logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "issuer-sim",
+		Short: "Run a simulated issuer host (issuer-link dialect) with the test-card accounts",
+		Long: "issuer-sim answers authorizations, reversals and network management on the issuer-link\n" +
+			"dialect for the cards of docs/test-cards.md. It runs until interrupted, then prints what it saw.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			cfg.Log = log
+			srv, err := issuersim.New(cfg)
+			if err != nil {
+				return err
+			}
+			if err := srv.Start(); err != nil {
+				return err
+			}
+			stop := make(chan os.Signal, 1)
+			signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+			<-stop
+			if err := srv.Close(); err != nil {
+				log.Warn("issuer-sim closing", zap.Error(err))
+			}
+			st := srv.Stats()
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "issuer-sim %s: %d connections, %d sign-ons, %d echoes, %d sign-offs, %d reversals (%d restored money), %d duplicates, %d unanswered, %d bad messages\n",
+				srv.Addr(), st.Connections, st.SignOns, st.Echoes, st.SignOffs, st.Reversals, st.ReversalsApplied,
+				st.Duplicates, st.Unanswered, st.BadMessages)
+			for _, m := range []map[string]int64{st.Requests, st.Responses} {
+				keys := make([]string, 0, len(m))
+				for k := range m {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					fmt.Fprintf(out, "  %s %d\n", k, m[k])
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "listen", "127.0.0.1:9101", "address to listen on")
+	f.StringVar(&cfg.IssuerID, "issuer", "", "serve only this issuer's cards (bank-a, bank-b); empty serves all")
+	f.DurationVar(&cfg.Latency, "latency", 0, "fixed delay before each answer, e.g. 2ms")
+	f.DurationVar(&cfg.Jitter, "jitter", 0, "extra random delay in [0, jitter) per answer")
+	f.IntVar(&cfg.MaxConns, "max-conns", 1024, "concurrent connections accepted")
+	f.IntVar(&cfg.MaxInFlightPerConn, "max-inflight", 1024, "requests in flight per connection")
+	f.StringVar(&logFormat, "log-format", "json", "log format: json or console")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}

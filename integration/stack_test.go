@@ -1,0 +1,167 @@
+// Package integration drives the whole switch over real TCP against a real PostgreSQL, the real HSM
+// code and the issuer simulators, the way a terminal estate would.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/poswitch/poswitch/ledger/pgtest"
+	"github.com/poswitch/poswitch/simulator/cards"
+	"github.com/poswitch/poswitch/simulator/issuersim"
+	"github.com/poswitch/poswitch/simulator/terminalsim"
+	"github.com/poswitch/poswitch/switch/config"
+	"github.com/poswitch/poswitch/switch/node"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
+
+// stack is one running estate: database, issuers, switch.
+type stack struct {
+	t         *testing.T
+	db        pgtest.DB
+	issuers   map[string]*issuersim.Server
+	node      *node.Stack
+	terminals []terminalsim.Terminal
+	logs      *observer.ObservedLogs
+	yaml      string
+}
+
+type stackOptions struct {
+	terminals     int
+	issuerTimeout time.Duration
+	echoInterval  time.Duration
+	dialects      []string // one listener per dialect, named after it
+	tpdu          bool
+}
+
+// startStack starts issuer-sims for bank-a and bank-b, a switch routing the catalogue's BINs to them,
+// and a fresh ledger database. Everything stops at the end of the test.
+func startStack(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	if o.terminals == 0 {
+		o.terminals = 8
+	}
+	if o.issuerTimeout == 0 {
+		o.issuerTimeout = 3 * time.Second
+	}
+	if o.echoInterval == 0 {
+		o.echoInterval = 500 * time.Millisecond
+	}
+	if len(o.dialects) == 0 {
+		o.dialects = []string{"iso87a"}
+	}
+	s := &stack{t: t, db: pgtest.NewDatabase(t), issuers: map[string]*issuersim.Server{},
+		terminals: terminalsim.DefaultTerminals(o.terminals)}
+	for _, id := range []string{cards.BankA, cards.BankB} {
+		is, err := issuersim.New(issuersim.Config{IssuerID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := is.Start(); err != nil {
+			t.Fatal(err)
+		}
+		s.issuers[id] = is
+		t.Cleanup(func() { is.Close() })
+	}
+	s.yaml = s.configYAML(o)
+	cfg, err := config.Parse("integration.yaml", []byte(s.yaml))
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, s.yaml)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	s.logs = logs
+	log := zap.New(core)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := node.Open(ctx, cfg, node.Parts{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.node = st
+	t.Cleanup(st.Close)
+	if err := st.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WaitForLinks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *stack) configYAML(o stackOptions) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "node:\n  acquirer_id: \"10000000001\"\n")
+	fmt.Fprintf(&b, "database:\n  url: %q\n  owner_url: %q\n", s.db.App, s.db.Owner)
+	b.WriteString("listeners:\n")
+	for _, d := range o.dialects {
+		fmt.Fprintf(&b, "  - name: %s\n    address: 127.0.0.1:0\n    dialect: %s\n    tpdu: %v\n", d, d, o.tpdu)
+	}
+	b.WriteString("issuers:\n")
+	for _, id := range []string{cards.BankA, cards.BankB} {
+		fmt.Fprintf(&b, "  - id: %s\n    endpoints: [%s]\n    connections_per_endpoint: 2\n    timeout: %s\n    echo_interval: %s\n    reconnect_wait: 50ms\n    max_reconnect_wait: 500ms\n",
+			id, s.issuers[id].Addr(), o.issuerTimeout, o.echoInterval)
+	}
+	b.WriteString("routes:\n")
+	routes := cards.Routes()
+	prefixes := make([]string, 0, len(routes))
+	for p := range routes {
+		prefixes = append(prefixes, p)
+	}
+	sort.Strings(prefixes)
+	for _, p := range prefixes {
+		fmt.Fprintf(&b, "  - prefix: %q\n    issuer: %s\n", p, routes[p])
+	}
+	b.WriteString("merchants:\n")
+	seen := map[string]bool{}
+	for i, t := range s.terminals {
+		if seen[t.MID] {
+			continue
+		}
+		seen[t.MID] = true
+		fee := ""
+		if i == 0 {
+			fee = "\n    fee_bp: 45" // one merchant with an override
+		}
+		fmt.Fprintf(&b, "  - id: %s\n    name: Shop %d\n    currencies: [\"156\", \"840\"]%s\n", t.MID, i, fee)
+	}
+	b.WriteString("terminals:\n")
+	for _, t := range s.terminals {
+		fmt.Fprintf(&b, "  - id: %s\n    merchant: %s\n", t.TID, t.MID)
+	}
+	return b.String()
+}
+
+// feeBP is the fee rule the configuration gives a merchant.
+func (s *stack) feeBP(mid string) int64 {
+	if mid == s.terminals[0].MID {
+		return 45
+	}
+	return 60
+}
+
+// dial connects a terminal to a listener.
+func (s *stack) dial(listener, dialect string, tpdu bool) *terminalsim.Client {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := terminalsim.Dial(ctx, s.node.ListenerAddr(listener), dialect, tpdu)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// halfUpFee is the fee rule written out independently of the ledger's code.
+func halfUpFee(amount, bp int64) int64 {
+	return (amount*bp + 5000) / 10000
+}

@@ -1,0 +1,542 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// WriterConfig bounds the group-commit writer. Zero values take the defaults.
+type WriterConfig struct {
+	// Chain is the hash chain this writer seals its batches into; one per switch node. Default:
+	// the host name. Two writers on one chain work (they retry on a sequence clash) but contend.
+	Chain string
+	// BatchWindow is how long a batch waits for more bookings after its first one. Default 2ms.
+	BatchWindow time.Duration
+	// MaxBatchBookings bounds the bookings in one database transaction. Default 2000.
+	MaxBatchBookings int
+	// MaxQueuedBookings bounds the bookings waiting for a batch; Book blocks when it is full.
+	// Default 100000.
+	MaxQueuedBookings int
+	// CommitTimeout bounds one batch from begin to commit. Default 5s.
+	CommitTimeout time.Duration
+	// HoldTTL is how long a pre-authorisation hold lasts when the booking gives no expiry. Default 7 days.
+	HoldTTL time.Duration
+	// MerchantTTL is how long merchant settings are cached. Default 30s.
+	MerchantTTL time.Duration
+	// Registerer receives the writer's Prometheus metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// OnBatch, if set, is called after each committed batch with its size and the time from its
+	// start to its commit (for benchmarks; keep it cheap).
+	OnBatch func(bookings, postings int, took time.Duration)
+}
+
+func (c WriterConfig) withDefaults() WriterConfig {
+	if c.Chain == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "node"
+		}
+		c.Chain = h
+	}
+	if c.BatchWindow <= 0 {
+		c.BatchWindow = 2 * time.Millisecond
+	}
+	if c.MaxBatchBookings <= 0 {
+		c.MaxBatchBookings = 2000
+	}
+	if c.MaxQueuedBookings <= 0 {
+		c.MaxQueuedBookings = 100_000
+	}
+	if c.CommitTimeout <= 0 {
+		c.CommitTimeout = 5 * time.Second
+	}
+	if c.HoldTTL <= 0 {
+		c.HoldTTL = 7 * 24 * time.Hour
+	}
+	if c.MerchantTTL <= 0 {
+		c.MerchantTTL = 30 * time.Second
+	}
+	return c
+}
+
+// maxBatchAttempts bounds retries of a batch that lost a race with another writer (a unique key
+// or the chain sequence); each retry re-reads the state, so the loser sees the winner's entries.
+const maxBatchAttempts = 4
+
+// Writer is the group-commit ledger writer: Book from any number of goroutines, Run in one.
+// Bookings are gathered into batches, each written in one PostgreSQL transaction and sealed into the
+// writer's hash chain; Book returns only after the batch holding its booking committed.
+type Writer struct {
+	pool    *pgxpool.Pool
+	cfg     WriterConfig
+	log     *zap.Logger
+	m       *metrics
+	queue   chan *request
+	stopped chan struct{}
+	ids     idSource
+
+	// Owned by the Run goroutine.
+	headKnown bool
+	headSeq   int64
+	headHash  []byte
+	accounts  map[accountKey]struct{}
+	merchants map[string]cachedMerchant
+	inDoubt   *doubtfulBatch
+}
+
+type cachedMerchant struct {
+	m      MerchantSettings
+	expiry time.Time
+}
+
+// doubtfulBatch is a batch whose COMMIT got no answer: its callers were told ErrUnavailable, so if
+// it did commit, its forward entries are cancelled by compensating reversals.
+type doubtfulBatch struct {
+	seq     int64
+	hash    []byte
+	probe   EntryID
+	forward []*plan
+}
+
+type request struct {
+	b     Booking
+	hash  []byte
+	state atomic.Int32 // reqQueued → reqTaken (in a batch) or reqCancelled (caller gave up first)
+	res   Result
+	err   error
+	done  chan struct{} // nil for the writer's own compensating bookings
+}
+
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqCancelled
+)
+
+func (r *request) finish(res Result, err error) {
+	r.res, r.err = res, err
+	if r.done != nil {
+		close(r.done)
+	}
+}
+
+// NewWriter makes a writer on pool (connected as the application role). Call Run to start it.
+func NewWriter(pool *pgxpool.Pool, cfg WriterConfig, log *zap.Logger) *Writer {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg = cfg.withDefaults()
+	return &Writer{
+		pool: pool, cfg: cfg, log: log.Named("ledger"), m: newMetrics(cfg.Registerer),
+		queue: make(chan *request, cfg.MaxQueuedBookings), stopped: make(chan struct{}),
+		accounts: map[accountKey]struct{}{}, merchants: map[string]cachedMerchant{},
+	}
+}
+
+// Book books b and returns after the batch holding it committed. It is safe from any number of
+// goroutines. If ctx ends while b still waits in the queue, b is withdrawn and ctx's error returned;
+// once b is in a batch, Book waits for that batch (at most CommitTimeout), so an error return
+// always means nothing was acknowledged.
+func (w *Writer) Book(ctx context.Context, b Booking) (Result, error) {
+	if err := b.validate(); err != nil {
+		return Result{}, err
+	}
+	r := &request{b: b, hash: b.contentHash(), done: make(chan struct{})}
+	select {
+	case w.queue <- r:
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("booking %s: %w", b.Key, ctx.Err())
+	case <-w.stopped:
+		return Result{}, ErrClosed
+	}
+	select {
+	case <-r.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqCancelled) {
+			return Result{}, fmt.Errorf("booking %s: %w", b.Key, ctx.Err())
+		}
+		<-r.done
+		return r.res, r.err
+	case <-w.stopped:
+		if r.state.CompareAndSwap(reqQueued, reqCancelled) {
+			return Result{}, ErrClosed
+		}
+		<-r.done
+		return r.res, r.err
+	}
+}
+
+// Run gathers and commits batches until ctx ends, then fails what is still queued with ErrClosed.
+// The batch in progress when ctx ends is finished (bounded by CommitTimeout).
+func (w *Writer) Run(ctx context.Context) error {
+	defer func() {
+		close(w.stopped)
+		for {
+			select {
+			case r := <-w.queue:
+				if r.state.CompareAndSwap(reqQueued, reqTaken) {
+					r.finish(Result{}, ErrClosed)
+				}
+			default:
+				return
+			}
+		}
+	}()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	batch := make([]*request, 0, w.cfg.MaxBatchBookings)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-w.queue:
+			if r.state.CompareAndSwap(reqQueued, reqTaken) {
+				batch = append(batch, r)
+			}
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		timer.Reset(w.cfg.BatchWindow)
+	gather:
+		for len(batch) < w.cfg.MaxBatchBookings {
+			select {
+			case r := <-w.queue:
+				if r.state.CompareAndSwap(reqQueued, reqTaken) {
+					batch = append(batch, r)
+				}
+			case <-timer.C:
+				break gather
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		w.flush(batch)
+	}
+}
+
+// flush books one batch, retrying lost races, and answers every request in it.
+func (w *Writer) flush(batch []*request) {
+	var err error
+	for attempt := 1; attempt <= maxBatchAttempts; attempt++ {
+		err = w.flushOnce(batch)
+		if err == nil {
+			return
+		}
+		if classify(err) != classRetry {
+			break
+		}
+		w.headKnown = false
+		w.log.Debug("batch lost a race, retrying", zap.Int("attempt", attempt), zap.Error(err))
+	}
+	if classify(err) != classFailed {
+		w.m.unavailable.Inc()
+		w.log.Warn("ledger batch failed: database unavailable", zap.Int("bookings", len(batch)), zap.Error(err))
+		err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+	} else {
+		w.log.Error("ledger batch failed", zap.Int("bookings", len(batch)), zap.Error(err))
+	}
+	for _, r := range batch {
+		if r.done != nil {
+			w.m.bookings.WithLabelValues(r.b.Kind.String(), "failed").Inc()
+			r.finish(Result{}, err)
+		}
+	}
+}
+
+// flushOnce is one attempt at a batch. It returns an error only if nothing of the batch was
+// acknowledged; requests are finished only after a commit.
+func (w *Writer) flushOnce(batch []*request) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.CommitTimeout)
+	defer cancel()
+	started := time.Now()
+
+	if w.inDoubt != nil {
+		comp, err := w.resolveDoubt(ctx)
+		if err != nil {
+			return err
+		}
+		batch = append(comp, batch...)
+	}
+	if !w.headKnown {
+		seq, h, err := chainHead(ctx, w.pool, w.cfg.Chain)
+		if err != nil {
+			return err
+		}
+		w.headSeq, w.headHash, w.headKnown = seq, h, true
+	}
+
+	tx, err := w.pool.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return fmt.Errorf("beginning batch: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+
+	keys := make([]string, 0, len(batch))
+	var origKeys, lockKeys, merchantIDs []string
+	seenOrig := map[string]bool{}
+	now := time.Now()
+	for _, r := range batch {
+		keys = append(keys, r.b.Key)
+		if r.b.OriginalKey != "" && !seenOrig[r.b.OriginalKey] {
+			seenOrig[r.b.OriginalKey] = true
+			origKeys = append(origKeys, r.b.OriginalKey)
+			if r.b.Kind == Refund || r.b.Kind == Chargeback {
+				lockKeys = append(lockKeys, r.b.OriginalKey)
+			}
+		}
+	}
+	// Merchants of originals are only known after reading them, so fetch every merchant the batch
+	// names plus, cheaply, all stale cache entries of originals on the next batch.
+	wantM := map[string]bool{}
+	for _, r := range batch {
+		if r.b.Merchant != "" {
+			if c, ok := w.merchants[r.b.Merchant]; !ok || now.After(c.expiry) {
+				wantM[r.b.Merchant] = true
+			}
+		}
+	}
+	for id := range wantM {
+		merchantIDs = append(merchantIDs, id)
+	}
+	tRead := time.Now()
+	st, err := readBatchState(ctx, tx, keys, origKeys, lockKeys, merchantIDs)
+	dRead := time.Since(tRead)
+	if err != nil {
+		return err
+	}
+	for _, id := range merchantIDs {
+		m, ok := st.merchants[id]
+		if !ok {
+			m = defaultMerchant(id)
+		}
+		w.merchants[id] = cachedMerchant{m: m, expiry: now.Add(w.cfg.MerchantTTL)}
+	}
+
+	// Plan: duplicates get their stored answer, conflicts an error, the rest their rule.
+	ru := &rules{originals: st.originals, holdTTL: w.cfg.HoldTTL, merchant: w.merchantSettings}
+	outcomes := make([]outcome, len(batch))
+	firstInBatch := map[string]int{}
+	var plans []*plan
+	for i, r := range batch {
+		if e := st.existing[r.b.Key]; e != nil {
+			outcomes[i] = w.duplicate(r, e.contentHash, e.result())
+			continue
+		}
+		if j, ok := firstInBatch[r.b.Key]; ok {
+			outcomes[i] = outcome{plan: outcomes[j].plan} // resolved below, once plan j is final
+			continue
+		}
+		firstInBatch[r.b.Key] = i
+		p := &plan{b: r.b, id: w.ids.next(), contentHash: r.hash}
+		ru.apply(p)
+		if p.status == StatusBooked && !balanced(p.postings) {
+			// A rule produced an unbalanced entry: a programmer error. Refuse it rather than write it.
+			w.log.DPanic("posting rule produced an unbalanced entry", zap.String("key", r.b.Key), zap.Any("postings", p.postings))
+			p.refuse("internal error: unbalanced entry")
+		}
+		outcomes[i] = outcome{plan: p}
+		plans = append(plans, p)
+	}
+	if len(plans) == 0 {
+		// Nothing new: answer from the stored entries without sealing an empty batch.
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("committing read-only batch: %w", err)
+		}
+		w.answer(batch, outcomes, st.cycle)
+		return nil
+	}
+
+	sb := &sealedBatch{chain: w.cfg.Chain, seq: w.headSeq + 1, prevHash: w.headHash}
+	newAccounts := map[accountKey]struct{}{}
+	for _, p := range plans {
+		sb.entries = append(sb.entries, p.record(st.cycle))
+		for _, ps := range p.postings {
+			k := accountKey{ps.Account, ps.Currency}
+			if _, ok := w.accounts[k]; !ok {
+				if _, ok := newAccounts[k]; !ok {
+					newAccounts[k] = struct{}{}
+					sb.newAccounts = append(sb.newAccounts, k)
+				}
+			}
+		}
+		if p.newHold != nil {
+			sb.holds = append(sb.holds, holdRecord{key: p.b.Key, id: p.id, merchant: p.merchant, issuer: p.issuer,
+				currency: p.b.Currency, amount: p.newHold.amount, expiresAt: p.newHold.expiresAt})
+		}
+	}
+	sb.hash = batchHash(sb.prevHash, sb.chain, sb.seq, sb.entries)
+	dPlan := time.Since(tRead) - dRead
+	tW := time.Now()
+	if err := writeBatch(ctx, tx, sb); err != nil {
+		return err
+	}
+	dW := time.Since(tW)
+	tC := time.Now()
+	err = tx.Commit(ctx)
+	if os.Getenv("LEDGER_TRACE") != "" {
+		fmt.Fprintf(os.Stderr, "batch %d: begin %v read %v plan %v write %v commit %v\n", len(batch), tRead.Sub(started), dRead, dPlan, dW, time.Since(tC))
+	}
+	if err != nil {
+		if classify(err) == classUnavailable {
+			// No answer to COMMIT: it may or may not have happened. Find out before the next batch.
+			d := &doubtfulBatch{seq: sb.seq, hash: sb.hash, probe: plans[0].id}
+			for _, p := range plans {
+				if p.status == StatusBooked && p.b.Kind.compensable() {
+					d.forward = append(d.forward, p)
+				}
+			}
+			w.inDoubt = d
+		}
+		return fmt.Errorf("committing batch %s/%d: %w", sb.chain, sb.seq, err)
+	}
+	w.headSeq, w.headHash = sb.seq, sb.hash
+	for k := range newAccounts {
+		w.accounts[k] = struct{}{}
+	}
+	w.m.batches.Inc()
+	w.m.batchSize.Observe(float64(len(batch)))
+	took := time.Since(started)
+	w.m.commit.Observe(took.Seconds())
+	if w.cfg.OnBatch != nil {
+		n := 0
+		for _, e := range sb.entries {
+			n += len(e.Postings)
+		}
+		w.cfg.OnBatch(len(batch), n, took)
+	}
+	w.answer(batch, outcomes, st.cycle)
+	return nil
+}
+
+// outcome is what one request of a batch gets: a plan of its own (or of an earlier copy of its key
+// in the same batch), or a stored result or error.
+type outcome struct {
+	plan *plan
+	res  Result
+	err  error
+}
+
+// answer finishes every request of a committed batch.
+func (w *Writer) answer(batch []*request, outcomes []outcome, cycle int64) {
+	seen := map[string]bool{}
+	for i, r := range batch {
+		p, res, err := outcomes[i].plan, outcomes[i].res, outcomes[i].err
+		if p != nil {
+			if seen[r.b.Key] {
+				// A second copy of a key within one batch: a duplicate of the first, or a conflict.
+				o := w.duplicate(r, p.contentHash, p.resultIn(cycle))
+				res, err = o.res, o.err
+			} else {
+				seen[r.b.Key] = true
+				res = p.resultIn(cycle)
+				w.m.bookings.WithLabelValues(r.b.Kind.String(), string(p.status)).Inc()
+			}
+		}
+		r.finish(res, err)
+	}
+}
+
+// duplicate answers a booking whose identity is already booked: the stored result if the content
+// matches, ErrConflict (logged, counted) if not.
+func (w *Writer) duplicate(r *request, storedHash []byte, stored Result) (o outcome) {
+	if string(storedHash) != string(r.hash) {
+		w.m.conflicts.Inc()
+		w.m.bookings.WithLabelValues(r.b.Kind.String(), "conflict").Inc()
+		w.log.Error("transaction identity reused with different content; not booked",
+			zap.String("key", r.b.Key), zap.String("kind", r.b.Kind.String()), zap.Int64("amount", r.b.Amount),
+			zap.String("merchant", r.b.Merchant), zap.String("terminal", r.b.Terminal))
+		o.err = fmt.Errorf("booking %s: %w", r.b.Key, ErrConflict)
+		return o
+	}
+	w.m.bookings.WithLabelValues(r.b.Kind.String(), "duplicate").Inc()
+	stored.Duplicate = true
+	o.res = stored
+	return o
+}
+
+func (w *Writer) merchantSettings(id string) MerchantSettings {
+	if c, ok := w.merchants[id]; ok {
+		return c.m
+	}
+	return defaultMerchant(id)
+}
+
+// resolveDoubt finds out whether the batch whose COMMIT went unanswered committed. If it did, its
+// callers were nonetheless told ErrUnavailable (the switch declined them), so its forward entries
+// are cancelled by compensating reversals, returned to be booked first in the next batch.
+func (w *Writer) resolveDoubt(ctx context.Context) ([]*request, error) {
+	d := w.inDoubt
+	var committed bool
+	if err := w.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM journal_entry WHERE id = $1)`, [16]byte(d.probe)).Scan(&committed); err != nil {
+		return nil, fmt.Errorf("checking an unconfirmed commit: %w", err)
+	}
+	w.inDoubt = nil
+	w.headKnown = false
+	if !committed {
+		w.log.Info("unconfirmed batch did not commit", zap.Int64("seq", d.seq))
+		return nil, nil
+	}
+	w.log.Warn("unconfirmed batch did commit; reversing its declined bookings", zap.Int64("seq", d.seq), zap.Int("bookings", len(d.forward)))
+	var comp []*request
+	for _, p := range d.forward {
+		b := Booking{Key: "compensation|" + p.b.Key, Kind: Reversal, OriginalKey: p.b.Key, Merchant: p.merchant,
+			Terminal: p.b.Terminal, Issuer: p.issuer, Currency: p.b.Currency, At: time.Now()}
+		if err := b.validate(); err != nil {
+			continue
+		}
+		r := &request{b: b, hash: b.contentHash()}
+		r.state.Store(reqTaken)
+		comp = append(comp, r)
+	}
+	return comp, nil
+}
+
+// compensable kinds are the ones a decline must undo if they were booked after all.
+func (k Kind) compensable() bool {
+	switch k {
+	case Purchase, PreAuth, Completion, Refund, BillPayment, Chargeback:
+		return true
+	}
+	return false
+}
+
+func (p *plan) resultIn(cycle int64) Result {
+	r := p.result()
+	r.Cycle = cycle
+	return r
+}
+
+// record is the plan as stored.
+func (p *plan) record(cycle int64) *entryRecord {
+	var flags int16
+	if p.notFound {
+		flags |= flagNotFound
+	}
+	if p.cancelled {
+		flags |= flagCancelled
+	}
+	e := &entryRecord{ID: p.id, Key: p.b.Key, Kind: p.b.Kind.String(), Status: string(p.status), Reason: p.reason,
+		Flags: flags, OriginalKey: p.b.OriginalKey, Consumes: p.consumes, Merchant: p.merchant, Terminal: p.b.Terminal,
+		Issuer: p.issuer, Currency: p.b.Currency, Amount: p.amount, Fee: p.fee, Cycle: cycle, STAN: p.b.STAN,
+		RRN: p.b.RRN, AuthCode: p.b.AuthCode, EntryMode: p.b.EntryMode, PANMasked: p.b.PANMasked,
+		PANHash: p.b.PANHash, ContentHash: p.contentHash, At: p.b.At}
+	for i, ps := range p.postings {
+		e.Postings = append(e.Postings, postingRecord{Seq: int16(i), Account: ps.Account, Currency: ps.Currency, Amount: ps.Amount, Cycle: cycle})
+	}
+	return e
+}

@@ -1,0 +1,79 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/poswitch/poswitch/ledger"
+	"github.com/poswitch/poswitch/switch/config"
+	"github.com/poswitch/poswitch/switch/pipeline"
+)
+
+// Stack is a node with the parts it runs on: the database pool and the ledger writer.
+type Stack struct {
+	*Node
+	Pool   *pgxpool.Pool
+	Writer *ledger.Writer
+
+	stopWriter context.CancelFunc
+	writerDone chan error
+}
+
+// Parts a Stack is given rather than builds from the configuration.
+type Parts struct {
+	PIN    pipeline.PINTranslator
+	Digest PANDigester
+}
+
+// Open migrates the ledger, syncs the merchants of the configuration into it, starts the ledger
+// writer and builds the node (not yet started).
+func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger) (*Stack, error) {
+	if err := ledger.Migrate(ctx, cfg.Database.OwnerURL); err != nil {
+		return nil, fmt.Errorf("migrating the ledger: %w", err)
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.Database.URL)
+	if err != nil {
+		return nil, fmt.Errorf("database.url: %w", err)
+	}
+	pcfg.MaxConns = int32(cfg.Database.MaxConnections)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the ledger: %w", err)
+	}
+	for _, m := range cfg.Merchants {
+		err := ledger.UpsertMerchant(ctx, pool, ledger.MerchantSettings{
+			ID: m.ID, Name: m.Name, FeeBP: int64(*m.FeeBP), FeeBPSet: true,
+		})
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("merchant %s: %w", m.ID, err)
+		}
+	}
+	writer := ledger.NewWriter(pool, ledger.WriterConfig{
+		BatchWindow: cfg.Database.BatchWindow.D(), MaxBatchBookings: cfg.Database.MaxBatch,
+	}, log.Named("ledger"))
+	wctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- writer.Run(wctx) }()
+
+	n, err := New(cfg, Options{Log: log, Booker: ledgerBooker{writer: writer, digest: parts.Digest}, PIN: parts.PIN})
+	if err != nil {
+		stop()
+		<-done
+		pool.Close()
+		return nil, err
+	}
+	return &Stack{Node: n, Pool: pool, Writer: writer, stopWriter: stop, writerDone: done}, nil
+}
+
+// Close stops the node first (in-flight transactions finish and are booked), then the writer, then
+// the pool.
+func (s *Stack) Close() {
+	s.Node.Close()
+	s.stopWriter()
+	<-s.writerDone
+	s.Pool.Close()
+}
