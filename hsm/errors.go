@@ -96,3 +96,19 @@ func public(err error) error {
 	}
 	return &publicError{err, ErrInvalidInput}
 }
+
+// ErrorForCode is the error a remote HSM's error code stands for: the sentinel with that code
+// (ErrVerificationFailed for 01), or a new *Error naming the code. "00" gives nil.
+func ErrorForCode(code string) error {
+	if code == "00" {
+		return nil
+	}
+	for _, e := range []*Error{ErrVerificationFailed, ErrSourceKeyParity, ErrDestKeyParity, ErrInvalidInput, ErrPINBlock,
+		ErrAccountNumber, ErrPINFormat, ErrPINLength, ErrDecimalisation, ErrKeyLength, ErrKeyBlockFormat, ErrKeyBlockAuth,
+		ErrKeyUsage, ErrKeyAlgorithm, ErrKeyMode, ErrKeyExport, ErrInternal} {
+		if e.Code == code {
+			return e
+		}
+	}
+	return &Error{Code: code, text: "HSM error " + printable(code)}
+}

@@ -41,6 +41,7 @@ type stackOptions struct {
 	echoInterval  time.Duration
 	dialects      []string // one listener per dialect, named after it
 	tpdu          bool
+	issuerLatency time.Duration
 }
 
 // startStack starts issuer-sims for bank-a and bank-b, a switch routing the catalogue's BINs to them,
@@ -62,7 +63,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	s := &stack{t: t, db: pgtest.NewDatabase(t), issuers: map[string]*issuersim.Server{},
 		terminals: terminalsim.DefaultTerminals(o.terminals)}
 	for _, id := range []string{cards.BankA, cards.BankB} {
-		is, err := issuersim.New(issuersim.Config{IssuerID: id})
+		is, err := issuersim.New(issuersim.Config{IssuerID: id, Latency: o.issuerLatency})
 		if err != nil {
 			t.Fatal(err)
 		}

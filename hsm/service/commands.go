@@ -270,8 +270,7 @@ func appendTranslated(out []byte, t hsm.Translated, to hsm.PINFormat) []byte {
 func translateDUKPT(ctx context.Context, h *hsm.HSM, f *fields, out []byte) ([]byte, error) {
 	bdk := f.key("BDK", "S")
 	dst := f.key("ZPK", "S")
-	f.hexBytes(2, "KSN descriptor")
-	f.hexNumber(1, "KSN descriptor")
+	f.hexNumber(3, "KSN descriptor")
 	aes := keyAlgorithm(bdk) == hsm.AES
 	ksnChars, blockChars := 20, 16
 	if aes {
