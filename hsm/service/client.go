@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/poswitch/poswitch/hsm"
@@ -63,7 +64,7 @@ type Client struct {
 	mu     sync.Mutex
 	sess   *session
 	closed bool
-	nextID uint64
+	nextID atomic.Uint64
 }
 
 // Dial connects to addr. The connection is re-established on demand if it breaks later.
@@ -244,11 +245,7 @@ func (c *Client) Do(ctx context.Context, command []byte) ([]byte, error) {
 	}
 	var hdr string
 	for {
-		c.mu.Lock()
-		c.nextID++
-		id := c.nextID
-		c.mu.Unlock()
-		hdr = c.header(id)
+		hdr = c.header(c.nextID.Add(1))
 		if _, busy := s.pending[hdr]; !busy {
 			break
 		}
