@@ -18,6 +18,9 @@ type HSM struct {
 	random io.Reader
 	// testRandom is set by WithRandom so PIN block fill also comes from the test's source.
 	testRandom bool
+	// panKey keys PANDigest (pandigest.go).
+	panKey    []byte
+	panDigest panDigesters
 }
 
 type (
@@ -60,7 +63,7 @@ func New(lmk []byte, opts ...Option) (*HSM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preparing LMK: %w", err)
 	}
-	h := &HSM{lmk: kbpk, lmkKCV: k.kcv, random: rand.Reader}
+	h := &HSM{lmk: kbpk, lmkKCV: k.kcv, random: rand.Reader, panKey: derivePANDigestKey(lmk)}
 	h.cache.maxKeys = defaultMaxCachedKeys
 	for _, o := range opts {
 		o(h)
@@ -87,5 +90,5 @@ func NewDevelopment(opts ...Option) *HSM {
 // operator can tell which LMK a running HSM holds.
 func (h *HSM) LMKCheckValue() KCV { return h.lmkKCV }
 
-// FirmwareVersion is what NC reports as the firmware version.
-const FirmwareVersion = "poswitch-hsm-1"
+// FirmwareVersion is what NC reports as the firmware version (9 characters, as payShield sends).
+const FirmwareVersion = "PSWHSM-01"

@@ -215,3 +215,20 @@ func TestLMKFileIsCreatedPrivateAndLoaded(t *testing.T) {
 		t.Fatalf("world-readable LMK file accepted")
 	}
 }
+
+func TestSharedKEKCarriesAZPKBetweenTwoHSMs(t *testing.T) {
+	ctx := context.Background()
+	a, b := NewDevelopment(), NewDevelopment()
+	kekA, kekB, err := EstablishSharedKEK(ctx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zpk, kcv, _ := a.GenerateKey(ctx, KeySpec{Usage: UsagePIN, Algorithm: TDES})
+	wrapped, _, err := a.ExportKey(ctx, kekA, zpk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := b.ImportKey(ctx, kekB, wrapped); err != nil || got != kcv {
+		t.Fatalf("import: %s, %v; want KCV %s", got, err, kcv)
+	}
+}

@@ -14,9 +14,11 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/poswitch/poswitch/hsm"
 	"github.com/poswitch/poswitch/ledger/pgtest"
 	"github.com/poswitch/poswitch/simulator/cards"
 	"github.com/poswitch/poswitch/simulator/issuersim"
+	"github.com/poswitch/poswitch/simulator/keyceremony"
 	"github.com/poswitch/poswitch/simulator/terminalsim"
 	"github.com/poswitch/poswitch/switch/config"
 	"github.com/poswitch/poswitch/switch/node"
@@ -33,6 +35,8 @@ type stack struct {
 	terminals []terminalsim.Terminal
 	logs      *observer.ObservedLogs
 	yaml      string
+	keys      *keyceremony.Estate
+	hsm       *hsm.HSM
 }
 
 type stackOptions struct {
@@ -42,6 +46,9 @@ type stackOptions struct {
 	dialects      []string // one listener per dialect, named after it
 	tpdu          bool
 	issuerLatency time.Duration
+	// pinPads gives terminals (by index) a PIN pad kind from keyceremony; the switch then runs an
+	// in-process HSM, and the issuers verify PINs with HSMs of their own.
+	pinPads map[int]string
 }
 
 // startStack starts issuer-sims for bank-a and bank-b, a switch routing the catalogue's BINs to them,
@@ -62,8 +69,27 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	}
 	s := &stack{t: t, db: pgtest.NewDatabase(t), issuers: map[string]*issuersim.Server{},
 		terminals: terminalsim.DefaultTerminals(o.terminals)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var parts node.Parts
+	if o.pinPads != nil {
+		s.hsm = hsm.NewDevelopment()
+		kinds := map[string]string{}
+		for i, kind := range o.pinPads {
+			kinds[s.terminals[i].TID] = kind
+		}
+		var err error
+		if s.keys, err = keyceremony.Run(ctx, s.hsm, []string{cards.BankA, cards.BankB}, kinds); err != nil {
+			t.Fatal(err)
+		}
+		parts = node.Parts{HSM: s.hsm, Digest: s.hsm}
+	}
 	for _, id := range []string{cards.BankA, cards.BankB} {
-		is, err := issuersim.New(issuersim.Config{IssuerID: id, Latency: o.issuerLatency})
+		ic := issuersim.Config{IssuerID: id, Latency: o.issuerLatency}
+		if s.keys != nil {
+			ic.PIN = s.keys.Issuers[id].PIN
+		}
+		is, err := issuersim.New(ic)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,9 +107,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	core, logs := observer.New(zap.DebugLevel)
 	s.logs = logs
 	log := zap.New(core)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	st, err := node.Open(ctx, cfg, node.Parts{}, log)
+	st, err := node.Open(ctx, cfg, parts, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +134,9 @@ func (s *stack) configYAML(o stackOptions) string {
 	for _, id := range []string{cards.BankA, cards.BankB} {
 		fmt.Fprintf(&b, "  - id: %s\n    endpoints: [%s]\n    connections_per_endpoint: 2\n    timeout: %s\n    echo_interval: %s\n    reconnect_wait: 50ms\n    max_reconnect_wait: 500ms\n",
 			id, s.issuers[id].Addr(), o.issuerTimeout, o.echoInterval)
+		if s.keys != nil {
+			fmt.Fprintf(&b, "    zpk: %q\n", string(s.keys.Issuers[id].SwitchZPK))
+		}
 	}
 	b.WriteString("routes:\n")
 	routes := cards.Routes()
@@ -137,6 +164,14 @@ func (s *stack) configYAML(o stackOptions) string {
 	b.WriteString("terminals:\n")
 	for _, t := range s.terminals {
 		fmt.Fprintf(&b, "  - id: %s\n    merchant: %s\n", t.TID, t.MID)
+		if s.keys == nil {
+			continue
+		}
+		if k, ok := s.keys.Terminals[t.TID]; ok && k.SwitchTPK != "" {
+			fmt.Fprintf(&b, "    tpk: %q\n", string(k.SwitchTPK))
+		} else if ok {
+			fmt.Fprintf(&b, "    bdk: %q\n", string(k.SwitchBDK))
+		}
 	}
 	return b.String()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -200,12 +199,6 @@ func writeBatch(ctx context.Context, tx pgx.Tx, sb *sealedBatch) error {
 		}
 	}
 	entries := sb.entries
-	t0 := time.Now()
-	defer func() {
-		if os.Getenv("LEDGER_TRACE") != "" {
-			fmt.Fprintf(os.Stderr, "  write total %v\n", time.Since(t0))
-		}
-	}()
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"journal_entry"}, entryColumns, pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
 		e := entries[i]
 		var consumes any
@@ -217,9 +210,6 @@ func writeBatch(ctx context.Context, tx pgx.Tx, sb *sealedBatch) error {
 			e.PANMasked, e.PANHash, e.ContentHash, e.At, sb.chain, sb.seq}, nil
 	})); err != nil {
 		return fmt.Errorf("copying %d entries: %w", len(entries), err)
-	}
-	if os.Getenv("LEDGER_TRACE") != "" {
-		fmt.Fprintf(os.Stderr, "  entries %v\n", time.Since(t0))
 	}
 	rows := make([][]any, 0, postings)
 	rollups := map[rollupKey]*rollup{}

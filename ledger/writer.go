@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,11 @@ type WriterConfig struct {
 	// OnBatch, if set, is called after each committed batch with its size and the time from its
 	// start to its commit (for benchmarks; keep it cheap).
 	OnBatch func(bookings, postings int, took time.Duration)
+	// Flushers is how many batches may be in flight at once, each on its own connection and its own
+	// chain (Chain/0, Chain/1, …). A booking that names an original goes to the flusher of its
+	// original's key, so an original and its reversal, void or refund are never in concurrent batches.
+	// Default 2 (one PostgreSQL backend is the bottleneck; two use both cores of a small box).
+	Flushers int
 }
 
 func (c WriterConfig) withDefaults() WriterConfig {
@@ -64,6 +70,12 @@ func (c WriterConfig) withDefaults() WriterConfig {
 	if c.MerchantTTL <= 0 {
 		c.MerchantTTL = 30 * time.Second
 	}
+	if c.Flushers <= 0 {
+		c.Flushers = 2
+	}
+	if c.Flushers > maxFlushers {
+		c.Flushers = maxFlushers
+	}
 	return c
 }
 
@@ -71,24 +83,36 @@ func (c WriterConfig) withDefaults() WriterConfig {
 // or the chain sequence); each retry re-reads the state, so the loser sees the winner's entries.
 const maxBatchAttempts = 4
 
+// maxFlushers bounds concurrent batches (and so chains per writer).
+const maxFlushers = 16
+
 // Writer is the group-commit ledger writer: Book from any number of goroutines, Run in one.
 // Bookings are gathered into batches, each written in one PostgreSQL transaction and sealed into the
 // writer's hash chain; Book returns only after the batch holding its booking committed.
 type Writer struct {
-	pool    *pgxpool.Pool
-	cfg     WriterConfig
-	log     *zap.Logger
-	m       *metrics
-	queue   chan *request
-	stopped chan struct{}
-	ids     idSource
+	pool     *pgxpool.Pool
+	cfg      WriterConfig
+	log      *zap.Logger
+	m        *metrics
+	flushers []*flusher
+	stopped  chan struct{}
+	ids      idSource
 
-	// Owned by the Run goroutine.
+	mu        sync.Mutex // guards the caches below, shared by the flushers
+	accounts  map[accountKey]struct{}
+	merchants map[string]cachedMerchant
+}
+
+// flusher gathers and commits the batches of one queue, sealing them into its own chain.
+type flusher struct {
+	w     *Writer
+	chain string
+	queue chan *request
+
+	// Owned by the flusher's goroutine.
 	headKnown bool
 	headSeq   int64
 	headHash  []byte
-	accounts  map[accountKey]struct{}
-	merchants map[string]cachedMerchant
 	inDoubt   *doubtfulBatch
 }
 
@@ -134,11 +158,45 @@ func NewWriter(pool *pgxpool.Pool, cfg WriterConfig, log *zap.Logger) *Writer {
 		log = zap.NewNop()
 	}
 	cfg = cfg.withDefaults()
-	return &Writer{
+	w := &Writer{
 		pool: pool, cfg: cfg, log: log.Named("ledger"), m: newMetrics(cfg.Registerer),
-		queue: make(chan *request, cfg.MaxQueuedBookings), stopped: make(chan struct{}),
-		accounts: map[accountKey]struct{}{}, merchants: map[string]cachedMerchant{},
+		stopped: make(chan struct{}), accounts: map[accountKey]struct{}{}, merchants: map[string]cachedMerchant{},
 	}
+	for i := 0; i < cfg.Flushers; i++ {
+		chain := cfg.Chain
+		if cfg.Flushers > 1 {
+			chain = fmt.Sprintf("%s/%d", cfg.Chain, i)
+		}
+		w.flushers = append(w.flushers, &flusher{w: w, chain: chain, queue: make(chan *request, cfg.MaxQueuedBookings/cfg.Flushers+1)})
+	}
+	return w
+}
+
+// Chains are the hash chains this writer seals into.
+func (w *Writer) Chains() []string {
+	var out []string
+	for _, f := range w.flushers {
+		out = append(out, f.chain)
+	}
+	return out
+}
+
+// flusherFor keeps a transaction and everything acting on it on one flusher, in booking order.
+func (w *Writer) flusherFor(b *Booking) *flusher {
+	k := b.Key
+	if b.OriginalKey != "" {
+		k = b.OriginalKey
+	}
+	return w.flushers[fnv32(k)%uint32(len(w.flushers))]
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 // Book books b and returns after the batch holding it committed. It is safe from any number of
@@ -151,7 +209,7 @@ func (w *Writer) Book(ctx context.Context, b Booking) (Result, error) {
 	}
 	r := &request{b: b, hash: b.contentHash(), done: make(chan struct{})}
 	select {
-	case w.queue <- r:
+	case w.flusherFor(&b).queue <- r:
 	case <-ctx.Done():
 		return Result{}, fmt.Errorf("booking %s: %w", b.Key, ctx.Err())
 	case <-w.stopped:
@@ -176,21 +234,39 @@ func (w *Writer) Book(ctx context.Context, b Booking) (Result, error) {
 }
 
 // Run gathers and commits batches until ctx ends, then fails what is still queued with ErrClosed.
-// The batch in progress when ctx ends is finished (bounded by CommitTimeout).
+// The batches in progress when ctx ends are finished (bounded by CommitTimeout). Run once.
 func (w *Writer) Run(ctx context.Context) error {
-	defer func() {
-		close(w.stopped)
-		for {
-			select {
-			case r := <-w.queue:
-				if r.state.CompareAndSwap(reqQueued, reqTaken) {
-					r.finish(Result{}, ErrClosed)
-				}
-			default:
-				return
+	var wg sync.WaitGroup
+	for _, f := range w.flushers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.run(ctx)
+		}()
+	}
+	wg.Wait()
+	close(w.stopped)
+	for _, f := range w.flushers {
+		f.drain()
+	}
+	return nil
+}
+
+func (f *flusher) drain() {
+	for {
+		select {
+		case r := <-f.queue:
+			if r.state.CompareAndSwap(reqQueued, reqTaken) {
+				r.finish(Result{}, ErrClosed)
 			}
+		default:
+			return
 		}
-	}()
+	}
+}
+
+func (f *flusher) run(ctx context.Context) {
+	w := f.w
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	batch := make([]*request, 0, w.cfg.MaxBatchBookings)
@@ -198,8 +274,8 @@ func (w *Writer) Run(ctx context.Context) error {
 		batch = batch[:0]
 		select {
 		case <-ctx.Done():
-			return nil
-		case r := <-w.queue:
+			return
+		case r := <-f.queue:
 			if r.state.CompareAndSwap(reqQueued, reqTaken) {
 				batch = append(batch, r)
 			}
@@ -211,7 +287,7 @@ func (w *Writer) Run(ctx context.Context) error {
 	gather:
 		for len(batch) < w.cfg.MaxBatchBookings {
 			select {
-			case r := <-w.queue:
+			case r := <-f.queue:
 				if r.state.CompareAndSwap(reqQueued, reqTaken) {
 					batch = append(batch, r)
 				}
@@ -225,22 +301,23 @@ func (w *Writer) Run(ctx context.Context) error {
 			default:
 			}
 		}
-		w.flush(batch)
+		f.flush(batch)
 	}
 }
 
 // flush books one batch, retrying lost races, and answers every request in it.
-func (w *Writer) flush(batch []*request) {
+func (f *flusher) flush(batch []*request) {
+	w := f.w
 	var err error
 	for attempt := 1; attempt <= maxBatchAttempts; attempt++ {
-		err = w.flushOnce(batch)
+		err = f.flushOnce(batch)
 		if err == nil {
 			return
 		}
 		if classify(err) != classRetry {
 			break
 		}
-		w.headKnown = false
+		f.headKnown = false
 		w.log.Debug("batch lost a race, retrying", zap.Int("attempt", attempt), zap.Error(err))
 	}
 	if classify(err) != classFailed {
@@ -260,24 +337,25 @@ func (w *Writer) flush(batch []*request) {
 
 // flushOnce is one attempt at a batch. It returns an error only if nothing of the batch was
 // acknowledged; requests are finished only after a commit.
-func (w *Writer) flushOnce(batch []*request) error {
+func (f *flusher) flushOnce(batch []*request) error {
+	w := f.w
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.CommitTimeout)
 	defer cancel()
 	started := time.Now()
 
-	if w.inDoubt != nil {
-		comp, err := w.resolveDoubt(ctx)
+	if f.inDoubt != nil {
+		comp, err := f.resolveDoubt(ctx)
 		if err != nil {
 			return err
 		}
 		batch = append(comp, batch...)
 	}
-	if !w.headKnown {
-		seq, h, err := chainHead(ctx, w.pool, w.cfg.Chain)
+	if !f.headKnown {
+		seq, h, err := chainHead(ctx, w.pool, f.chain)
 		if err != nil {
 			return err
 		}
-		w.headSeq, w.headHash, w.headKnown = seq, h, true
+		f.headSeq, f.headHash, f.headKnown = seq, h, true
 	}
 
 	tx, err := w.pool.BeginTx(ctx, pgx.TxOptions{})
@@ -303,6 +381,7 @@ func (w *Writer) flushOnce(batch []*request) error {
 	// Merchants of originals are only known after reading them, so fetch every merchant the batch
 	// names plus, cheaply, all stale cache entries of originals on the next batch.
 	wantM := map[string]bool{}
+	w.mu.Lock()
 	for _, r := range batch {
 		if r.b.Merchant != "" {
 			if c, ok := w.merchants[r.b.Merchant]; !ok || now.After(c.expiry) {
@@ -310,15 +389,15 @@ func (w *Writer) flushOnce(batch []*request) error {
 			}
 		}
 	}
+	w.mu.Unlock()
 	for id := range wantM {
 		merchantIDs = append(merchantIDs, id)
 	}
-	tRead := time.Now()
 	st, err := readBatchState(ctx, tx, keys, origKeys, lockKeys, merchantIDs)
-	dRead := time.Since(tRead)
 	if err != nil {
 		return err
 	}
+	w.mu.Lock()
 	for _, id := range merchantIDs {
 		m, ok := st.merchants[id]
 		if !ok {
@@ -326,9 +405,20 @@ func (w *Writer) flushOnce(batch []*request) error {
 		}
 		w.merchants[id] = cachedMerchant{m: m, expiry: now.Add(w.cfg.MerchantTTL)}
 	}
+	known := w.accounts
+	merchants := make(map[string]MerchantSettings, len(w.merchants))
+	for id, c := range w.merchants {
+		merchants[id] = c.m
+	}
+	w.mu.Unlock()
 
 	// Plan: duplicates get their stored answer, conflicts an error, the rest their rule.
-	ru := &rules{originals: st.originals, holdTTL: w.cfg.HoldTTL, merchant: w.merchantSettings}
+	ru := &rules{originals: st.originals, holdTTL: w.cfg.HoldTTL, merchant: func(id string) MerchantSettings {
+		if m, ok := merchants[id]; ok {
+			return m
+		}
+		return defaultMerchant(id)
+	}}
 	outcomes := make([]outcome, len(batch))
 	firstInBatch := map[string]int{}
 	var plans []*plan
@@ -361,13 +451,14 @@ func (w *Writer) flushOnce(batch []*request) error {
 		return nil
 	}
 
-	sb := &sealedBatch{chain: w.cfg.Chain, seq: w.headSeq + 1, prevHash: w.headHash}
+	sb := &sealedBatch{chain: f.chain, seq: f.headSeq + 1, prevHash: f.headHash}
 	newAccounts := map[accountKey]struct{}{}
+	w.mu.Lock()
 	for _, p := range plans {
 		sb.entries = append(sb.entries, p.record(st.cycle))
 		for _, ps := range p.postings {
 			k := accountKey{ps.Account, ps.Currency}
-			if _, ok := w.accounts[k]; !ok {
+			if _, ok := known[k]; !ok {
 				if _, ok := newAccounts[k]; !ok {
 					newAccounts[k] = struct{}{}
 					sb.newAccounts = append(sb.newAccounts, k)
@@ -379,19 +470,12 @@ func (w *Writer) flushOnce(batch []*request) error {
 				currency: p.b.Currency, amount: p.newHold.amount, expiresAt: p.newHold.expiresAt})
 		}
 	}
+	w.mu.Unlock()
 	sb.hash = batchHash(sb.prevHash, sb.chain, sb.seq, sb.entries)
-	dPlan := time.Since(tRead) - dRead
-	tW := time.Now()
 	if err := writeBatch(ctx, tx, sb); err != nil {
 		return err
 	}
-	dW := time.Since(tW)
-	tC := time.Now()
-	err = tx.Commit(ctx)
-	if os.Getenv("LEDGER_TRACE") != "" {
-		fmt.Fprintf(os.Stderr, "batch %d: begin %v read %v plan %v write %v commit %v\n", len(batch), tRead.Sub(started), dRead, dPlan, dW, time.Since(tC))
-	}
-	if err != nil {
+	if err := tx.Commit(ctx); err != nil {
 		if classify(err) == classUnavailable {
 			// No answer to COMMIT: it may or may not have happened. Find out before the next batch.
 			d := &doubtfulBatch{seq: sb.seq, hash: sb.hash, probe: plans[0].id}
@@ -400,14 +484,16 @@ func (w *Writer) flushOnce(batch []*request) error {
 					d.forward = append(d.forward, p)
 				}
 			}
-			w.inDoubt = d
+			f.inDoubt = d
 		}
 		return fmt.Errorf("committing batch %s/%d: %w", sb.chain, sb.seq, err)
 	}
-	w.headSeq, w.headHash = sb.seq, sb.hash
+	f.headSeq, f.headHash = sb.seq, sb.hash
+	w.mu.Lock()
 	for k := range newAccounts {
 		w.accounts[k] = struct{}{}
 	}
+	w.mu.Unlock()
 	w.m.batches.Inc()
 	w.m.batchSize.Observe(float64(len(batch)))
 	took := time.Since(started)
@@ -469,24 +555,18 @@ func (w *Writer) duplicate(r *request, storedHash []byte, stored Result) (o outc
 	return o
 }
 
-func (w *Writer) merchantSettings(id string) MerchantSettings {
-	if c, ok := w.merchants[id]; ok {
-		return c.m
-	}
-	return defaultMerchant(id)
-}
-
 // resolveDoubt finds out whether the batch whose COMMIT went unanswered committed. If it did, its
 // callers were nonetheless told ErrUnavailable (the switch declined them), so its forward entries
 // are cancelled by compensating reversals, returned to be booked first in the next batch.
-func (w *Writer) resolveDoubt(ctx context.Context) ([]*request, error) {
-	d := w.inDoubt
+func (f *flusher) resolveDoubt(ctx context.Context) ([]*request, error) {
+	w := f.w
+	d := f.inDoubt
 	var committed bool
 	if err := w.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM journal_entry WHERE id = $1)`, [16]byte(d.probe)).Scan(&committed); err != nil {
 		return nil, fmt.Errorf("checking an unconfirmed commit: %w", err)
 	}
-	w.inDoubt = nil
-	w.headKnown = false
+	f.inDoubt = nil
+	f.headKnown = false
 	if !committed {
 		w.log.Info("unconfirmed batch did not commit", zap.Int64("seq", d.seq))
 		return nil, nil

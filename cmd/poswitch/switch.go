@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/poswitch/poswitch/hsm"
+	"github.com/poswitch/poswitch/hsm/service"
 	"github.com/poswitch/poswitch/switch/config"
 	"github.com/poswitch/poswitch/switch/node"
 )
@@ -46,7 +48,7 @@ node: listeners close, in-flight transactions finish and are booked, issuer link
 
 // runSwitch runs a node until ctx ends.
 func runSwitch(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
-	parts, closeParts, err := switchParts(cfg, log)
+	parts, closeParts, err := switchParts(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -65,7 +67,31 @@ func runSwitch(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	return nil
 }
 
-// switchParts builds the HSM side of the node from the configuration.
-func switchParts(cfg *config.Config, log *zap.Logger) (node.Parts, func(), error) {
-	return node.Parts{}, func() {}, nil
+// switchParts builds the HSM side of the node from the configuration: an in-process HSM under the
+// LMK from hsm.lmk_file (or the variable hsm.lmk_env), or a client of a remote `poswitch hsm serve`.
+func switchParts(ctx context.Context, cfg *config.Config, log *zap.Logger) (node.Parts, func(), error) {
+	switch cfg.HSM.Mode {
+	case "remote":
+		c, err := service.Dial(ctx, cfg.HSM.Address, service.ClientConfig{})
+		if err != nil {
+			return node.Parts{}, nil, fmt.Errorf("%s: hsm.address: %w", cfg.Path(), err)
+		}
+		return node.Parts{HSM: c}, func() { c.Close() }, nil
+	default:
+		if cfg.HSM.LMKFile == "" && cfg.HSM.LMKEnv == "" {
+			log.Warn("no hsm.lmk_file or hsm.lmk_env: PIN transactions will be declined 88")
+			return node.Parts{}, func() {}, nil
+		}
+		lmk, err := hsm.LoadLMK(cfg.HSM.LMKFile, cfg.HSM.LMKEnv)
+		if err != nil {
+			return node.Parts{}, nil, fmt.Errorf("%s: hsm: %w", cfg.Path(), err)
+		}
+		h, err := hsm.New(lmk)
+		clear(lmk)
+		if err != nil {
+			return node.Parts{}, nil, fmt.Errorf("%s: hsm: %w", cfg.Path(), err)
+		}
+		log.Info("in-process HSM", zap.String("lmk_check_value", fmt.Sprint(h.LMKCheckValue())))
+		return node.Parts{HSM: h, Digest: h}, func() {}, nil
+	}
 }

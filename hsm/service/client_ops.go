@@ -19,10 +19,10 @@ var (
 // command builds a request: the code, then each field appended in order.
 type command []byte
 
-func (c command) key(kb hsm.KeyBlock) command   { return append(append(c, 'S'), kb...) }
-func (c command) text(s string) command         { return append(c, s...) }
-func (c command) hex(b []byte) command          { return appendHex(c, b) }
-func (c command) num(n, width int) command      { return append(c, fmt.Sprintf("%0*d", width, n)...) }
+func (c command) key(kb hsm.KeyBlock) command    { return append(append(c, 'S'), kb...) }
+func (c command) text(s string) command          { return append(c, s...) }
+func (c command) hex(b []byte) command           { return appendHex(c, b) }
+func (c command) num(n, width int) command       { return append(c, fmt.Sprintf("%0*d", width, n)...) }
 func (c command) format(f hsm.PINFormat) command { return append(c, formatCode(f)...) }
 
 // card writes the account-number field: the full PAN with its length when ISO 4 is involved, the

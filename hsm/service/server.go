@@ -114,6 +114,9 @@ func NewServer(h *hsm.HSM, cfg Config) (*Server, error) {
 // Serve accepts connections on ln until ctx is cancelled or ln fails; it then closes every
 // connection and returns after the workers stop. It returns nil on cancellation.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// A listener failure stops the connections too, the same way a cancellation does.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var workers sync.WaitGroup
 	for i := 0; i < s.cfg.Workers; i++ {
 		workers.Add(1)
@@ -148,6 +151,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 	}
 	ln.Close()
+	cancel()
 	s.mu.Lock()
 	for c := range s.conns {
 		c.nc.SetReadDeadline(time.Now())
@@ -253,10 +257,12 @@ func (c *conn) read(ctx context.Context) error {
 	br := bufio.NewReaderSize(c.nc, readBufferBytes)
 	var lenBuf [2]byte
 	for {
+		c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		// Checked after the deadline is set: shutdown cancels, then sets every deadline to now, so
+		// one of the two always stops this reader.
 		if ctx.Err() != nil {
 			return nil
 		}
-		c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		if _, err := io.ReadFull(br, lenBuf[:]); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return fmt.Errorf("%w: connection closed inside a length prefix", errUnreadable)

@@ -473,7 +473,7 @@ func TestLogsHoldNoPINBlocksOrKeys(t *testing.T) {
 	addr := startServer(t, h, Config{Logger: zap.New(core)})
 	c := dial(t, addr)
 	card := hsm.Card{PAN: "4012345678909"}
-	block, _ := h.EncryptPIN(ctx, hsm.EncryptPIN{Key: k.tpk, Format: hsm.ISO0, PIN: "1234", Card: card})
+	block, _ := h.EncryptPIN(ctx, hsm.EncryptPIN{Key: k.tpk, Format: hsm.ISO0, PIN: "97531", Card: card})
 	out, _ := c.TranslatePIN(ctx, hsm.TranslatePIN{SourceKey: k.tpk, SourceFormat: hsm.ISO0, PINBlock: block, DestKey: k.zpk, DestFormat: hsm.ISO0, Card: card})
 	_, errWrong := c.TranslatePIN(ctx, hsm.TranslatePIN{SourceKey: k.tpk, SourceFormat: hsm.ISO0, PINBlock: block, DestKey: k.cvk, DestFormat: hsm.ISO0, Card: card})
 	r := dialRaw(t, addr)
@@ -483,7 +483,7 @@ func TestLogsHoldNoPINBlocksOrKeys(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 
 	secrets := []string{hex.EncodeToString(block), hex.EncodeToString(out), string(k.tpk[16:48]), string(k.zpk[16:48]),
-		"0123456789ABCDEFFEDCBA9876543210", "1C1C1C1C1C1C1C1C", "4012345678909", "1234"}
+		"0123456789ABCDEFFEDCBA9876543210", "1C1C1C1C1C1C1C1C", "4012345678909", "97531"}
 	var text strings.Builder
 	for _, e := range logs.All() {
 		text.WriteString(e.Message)
@@ -501,5 +501,33 @@ func TestLogsHoldNoPINBlocksOrKeys(t *testing.T) {
 		if strings.Contains(all, strings.ToUpper(s)) {
 			t.Errorf("logs or errors contain %q", s)
 		}
+	}
+}
+
+func TestServeStopsWithConnectionsOpen(t *testing.T) {
+	h, _ := hsm.New(testLMK)
+	srv, _ := NewServer(h, Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	r := dialRaw(t, ln.Addr().String())
+	if got := r.roundTrip("0001NC"); !strings.HasPrefix(got, "0001ND00") {
+		t.Fatalf("NC: %q", got)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return with a connection open")
+	}
+	if _, err := r.recv(); err == nil {
+		t.Fatal("connection still open after shutdown")
 	}
 }

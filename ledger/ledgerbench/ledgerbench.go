@@ -293,9 +293,14 @@ func groupWriter(ctx context.Context, app *pgxpool.Pool, o Options) (Phase, erro
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx) }()
 	prefix := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	// Bookings are made before the clock starts: the figure is the writer's, not the harness's.
+	bookings := make([]ledger.Booking, o.Transactions)
+	for i := range bookings {
+		bookings[i] = bookingFor(prefix, i)
+	}
 	start := time.Now()
 	n, hist, err := drive(ctx, o.Concurrency, o.Transactions, time.Time{}, func(n int) error {
-		res, err := w.Book(ctx, bookingFor(prefix, n))
+		res, err := w.Book(ctx, bookings[n])
 		if err == nil && res.Status != ledger.StatusBooked {
 			err = fmt.Errorf("purchase %d: %s %s", n, res.Status, res.Reason)
 		}
@@ -323,10 +328,14 @@ func naive(ctx context.Context, pool *pgxpool.Pool, o Options) (Phase, error) {
 	p := Phase{Name: "naive (commit per txn)"}
 	var g idGen
 	prefix := fmt.Sprintf("naive-%d", time.Now().UnixNano())
+	bookings := make([]ledger.Booking, o.Transactions)
+	for i := range bookings {
+		bookings[i] = bookingFor(prefix, i)
+	}
 	var postings atomic.Int64
 	start := time.Now()
 	n, hist, err := drive(ctx, o.Concurrency, o.Transactions, time.Now().Add(o.NaiveDuration), func(n int) error {
-		b := bookingFor(prefix, n)
+		b := bookings[n]
 		id := g.next()
 		rows := purchasePostings(id, n, 1)
 		fee := -rows[2][4].(int64)

@@ -20,6 +20,9 @@ const (
 	NotPermitted         = "57" // transaction currency differs from the account's
 	ExceedsWithdrawLimit = "61"
 	RestrictedCard       = "62"
+	WrongPIN             = "55" // PIN verification failed
+	PINTriesExceeded     = "75" // too many wrong PINs in a row
+	CryptoFailure        = "88" // a PIN block that cannot be deciphered, or a key failure
 )
 
 // Issuers of the catalogue.

@@ -189,6 +189,9 @@ func (s *Server) financial(req *iso8583.Message, mti string) (*iso8583.Message, 
 			s.ledger.credit(pan, amount)
 		}
 	case txnType == "00" || txnType == "01" || txnType == "09": // purchase, cash, purchase with cashback
+		if code := s.checkPIN(req, pan); code != "" {
+			return s.financialAnswer(req, mti, code, "")
+		}
 		var dup, noResponse bool
 		a, dup, noResponse = s.ledger.authorizeOnce(key, pan, amount, currency, expiryOf(req), mti[1] == '2', s.now())
 		if noResponse {

@@ -40,6 +40,8 @@ type Config struct {
 	MaxConns           int              // concurrent connections; 0: 1024
 	MaxInFlightPerConn int              // requests read but not yet answered, per connection; 0: 1024
 	Now                func() time.Time // clock for expiry checks; nil: time.Now
+	// PIN verifies PIN blocks (field 52) with the issuer's own HSM; nil answers 88 to PIN requests.
+	PIN *PINCheck
 }
 
 // Stats counts what the simulator saw since it started.

@@ -51,6 +51,10 @@ type Config struct {
 	Log             *zap.Logger
 	Timeout         time.Duration // per purchase; 0: 30s
 	Seed            uint64        // for card and amount choice; runs with the same seed choose the same
+	// PINPads gives terminals (by TID) a PIN pad; every PINEvery-th purchase of such a terminal then
+	// carries the card's PIN (field 52, and the KSN in 62 for DUKPT pads). PINEvery 0 means 1.
+	PINPads  map[string]PINPad
+	PINEvery int
 }
 
 // Summary is what a run measured.
@@ -304,6 +308,11 @@ func (r *run) worker(ctx context.Context, c *Client, ti int, rng *rand.Rand, rng
 		rngMu.Unlock()
 		stan := int((r.stanBase+r.stans[ti].Add(1)-1)%999_999) + 1
 		req := NewPurchase(t, card, amount, r.cfg.Currency, stan)
+		if pad := r.cfg.PINPads[t.TID]; pad != nil && card.PIN != "" && stan%max(r.cfg.PINEvery, 1) == 0 {
+			if err := WithPIN(ctx, req, pad, card.PAN, card.PIN); err != nil {
+				r.log.Warn("terminal-sim PIN pad", zap.String("tid", t.TID), zap.Error(err))
+			}
+		}
 		r.send(ctx, c, t, card, amount, req)
 	}
 }

@@ -79,6 +79,10 @@ type Issuer struct {
 	EchoInterval           Duration `yaml:"echo_interval"`
 	ReconnectWait          Duration `yaml:"reconnect_wait"`
 	MaxReconnectWait       Duration `yaml:"max_reconnect_wait"`
+	// ZPK is the zone PIN key shared with this issuer, as a TR-31 key block under the switch's LMK;
+	// PIN blocks are translated to it. Without it, PIN transactions to this issuer get 88.
+	ZPK       string `yaml:"zpk"`
+	PINFormat int    `yaml:"pin_format"` // ISO 9564 format on this link: 0 (default), 1, 3 or 4
 
 	line lines
 }
@@ -108,6 +112,11 @@ type Merchant struct {
 type Terminal struct {
 	ID       string `yaml:"id"`
 	Merchant string `yaml:"merchant"`
+	// TPK is the terminal PIN key (TR-31 key block under the LMK) its PIN blocks are encrypted under;
+	// BDK instead makes it a DUKPT terminal whose requests carry the KSN in field 62.
+	TPK       string `yaml:"tpk"`
+	BDK       string `yaml:"bdk"`
+	PINFormat int    `yaml:"pin_format"` // ISO 9564 format the PIN pad sends: 0 (default), 1, 3 or 4
 
 	line lines
 }
@@ -321,4 +330,22 @@ func (l lines) of(key string) int {
 		return v
 	}
 	return l[""]
+}
+
+// ErrorAt builds an Error for a key of the i-th element of a list section ("issuers", "terminals",
+// "listeners"), located at that key's line: for problems found after parsing, such as a key block
+// the HSM refuses.
+func (c *Config) ErrorAt(section string, i int, key, format string, args ...any) error {
+	var l lines
+	switch section {
+	case "issuers":
+		l = c.Issuers[i].line
+	case "terminals":
+		l = c.Terminals[i].line
+	case "listeners":
+		l = c.Listeners[i].line
+	case "merchants":
+		l = c.Merchants[i].line
+	}
+	return &Error{File: c.path, Line: l.of(key), Key: fmt.Sprintf("%s[%d].%s", section, i, key), Reason: fmt.Sprintf(format, args...)}
 }

@@ -73,6 +73,9 @@ func (c *Config) validate() error {
 				return bad(is.line.of("endpoints"), fmt.Sprintf("%s.endpoints[%d]", key, j), "%q is not host:port: %v", ep, err)
 			}
 		}
+		if !validPINFormat(is.PINFormat) {
+			return bad(is.line.of("pin_format"), key+".pin_format", "must be 0, 1, 3 or 4, is %d", is.PINFormat)
+		}
 		if is.ConnectionsPerEndpoint < 1 || is.ConnectionsPerEndpoint > 64 {
 			return bad(is.line.of("connections_per_endpoint"), key+".connections_per_endpoint", "must be 1..64, is %d", is.ConnectionsPerEndpoint)
 		}
@@ -134,9 +137,17 @@ func (c *Config) validate() error {
 		if !merchants[t.Merchant] {
 			return bad(t.line.of("merchant"), key+".merchant", "unknown merchant %q", t.Merchant)
 		}
+		if t.TPK != "" && t.BDK != "" {
+			return bad(t.line.of("bdk"), key+".bdk", "a terminal has a TPK or a DUKPT BDK, not both")
+		}
+		if !validPINFormat(t.PINFormat) {
+			return bad(t.line.of("pin_format"), key+".pin_format", "must be 0, 1, 3 or 4, is %d", t.PINFormat)
+		}
 	}
 	return nil
 }
+
+func validPINFormat(f int) bool { return f == 0 || f == 1 || f == 3 || f == 4 }
 
 func contains(list []string, s string) bool {
 	for _, v := range list {

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
+	"github.com/poswitch/poswitch/hsm"
 	"github.com/poswitch/poswitch/ledger"
 	"github.com/poswitch/poswitch/switch/config"
 	"github.com/poswitch/poswitch/switch/pipeline"
@@ -24,13 +25,23 @@ type Stack struct {
 
 // Parts a Stack is given rather than builds from the configuration.
 type Parts struct {
-	PIN    pipeline.PINTranslator
+	// HSM translates PIN blocks: the in-process *hsm.HSM or a service.Client of `poswitch hsm serve`.
+	// Nil makes every PIN transaction 88.
+	HSM    hsm.PINTranslator
 	Digest PANDigester
 }
 
 // Open migrates the ledger, syncs the merchants of the configuration into it, starts the ledger
 // writer and builds the node (not yet started).
 func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger) (*Stack, error) {
+	var pin pipeline.PINTranslator
+	if parts.HSM != nil {
+		pt, err := newPINTranslator(ctx, cfg, parts.HSM)
+		if err != nil {
+			return nil, err
+		}
+		pin = pt
+	}
 	if err := ledger.Migrate(ctx, cfg.Database.OwnerURL); err != nil {
 		return nil, fmt.Errorf("migrating the ledger: %w", err)
 	}
@@ -59,7 +70,7 @@ func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger)
 	done := make(chan error, 1)
 	go func() { done <- writer.Run(wctx) }()
 
-	n, err := New(cfg, Options{Log: log, Booker: ledgerBooker{writer: writer, digest: parts.Digest}, PIN: parts.PIN})
+	n, err := New(cfg, Options{Log: log, Booker: ledgerBooker{writer: writer, digest: parts.Digest}, PIN: pin})
 	if err != nil {
 		stop()
 		<-done

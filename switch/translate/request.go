@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -115,7 +116,8 @@ func Request(m *iso8583.Message, received time.Time) (*txn.Transaction, error) {
 	str(53, &t.SecurityControl)
 	str(70, &t.NetworkCode)
 	str(90, &t.OriginalData)
-	var amount string
+	var amount, ksn string
+	str(62, &ksn)
 	str(4, &amount)
 	if err != nil {
 		return t, err
@@ -125,6 +127,13 @@ func Request(m *iso8583.Message, received time.Time) (*txn.Transaction, error) {
 	}
 	if t.EMV, _, err = getBytes(m, 55); err != nil {
 		return t, formatErr(55, "%v", err)
+	}
+	if ksn != "" {
+		// DUKPT PIN pads send their key serial number in field 62 as hex: 20 digits (TDES, X9.24-1)
+		// or 24 (AES, X9.24-3).
+		if t.KSN, err = hex.DecodeString(ksn); err != nil || (len(t.KSN) != 10 && len(t.KSN) != 12) {
+			return t, formatErr(62, "KSN must be 20 or 24 hex digits")
+		}
 	}
 	t.TerminalID = strings.TrimRight(t.TerminalID, " ")
 	t.MerchantID = strings.TrimRight(t.MerchantID, " ")

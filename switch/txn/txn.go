@@ -60,6 +60,7 @@ type Transaction struct {
 	Amount           int64  // field 4, minor units of Currency
 	Currency         string // field 49, ISO 4217 numeric
 	PINBlock         []byte // field 52, encrypted under the terminal's key; memory only
+	KSN              []byte // field 62: DUKPT key serial number of the PIN pad, when it uses DUKPT
 	SecurityControl  string // field 53
 	EMV              []byte // field 55, BER-TLV
 	OriginalData     string // field 90

@@ -54,9 +54,13 @@ func (a Account) IsZero() bool { return a.n == 0 }
 // IsFullPAN reports whether a holds a full PAN (not just the 12-digit account number).
 func (a Account) IsFullPAN() bool { return a.n > 0 && !a.accountOnly }
 
-// AccountNumber returns the 12 rightmost digits excluding the check digit, as ASCII.
+// AccountNumber returns the 12 rightmost digits excluding the check digit, as ASCII (all zero
+// bytes for the zero Account).
 func (a Account) AccountNumber() [AccountNumberLen]byte {
 	var out [AccountNumberLen]byte
+	if a.n == 0 {
+		return out
+	}
 	if a.accountOnly {
 		copy(out[:], a.d[:AccountNumberLen])
 		return out

@@ -464,3 +464,17 @@ func TestTranslateWithWrongPANFails(t *testing.T) {
 		t.Fatal("format 0 block decoded to the same PIN under another PAN")
 	}
 }
+
+func TestZeroValuesDoNotPanic(t *testing.T) {
+	var a Account
+	if an := a.AccountNumber(); an != [AccountNumberLen]byte{} {
+		t.Errorf("zero account number = %q", an)
+	}
+	_ = a.String()
+	_ = a.PAN()
+	var p PIN
+	_ = p.Reveal()
+	if _, err := Decrypt(tdesKey(t, "0123456789ABCDEFFEDCBA9876543210"), Format0, make([]byte, 8), a); !errors.Is(err, cryptoerr.ErrPAN) {
+		t.Errorf("format 0 without PAN: %v", err)
+	}
+}

@@ -73,8 +73,10 @@ func TestUnwrapPublishedVectors(t *testing.T) {
 }
 
 // TestWrapReproducesTR31AnnexA74 wraps with the padding published in the example so the whole
-// key block must match byte for byte. Source: TR-31:2018 A.7.4 (Example 3), as reproduced in the
-// tests of the Rust crate that implements TR-31 version D (random seed 1C2965473CE206BB855B01533782).
+// key block must match byte for byte. Source: TR-31:2018 A.7.4 (Example 3): KBPK 88E1…7DE6, key
+// 3F41…F8B8, padding 1C2965473CE206BB855B01533782, as reproduced in public TR-31 implementations'
+// tests (openemv/tr31 test/tr31_decrypt_test.c for the block, the soft-aes based Rust tr31 crate's
+// test_tr31_wrap_example_a_7_4 for the padding).
 func TestWrapReproducesTR31AnnexA74(t *testing.T) {
 	k, err := NewKBPK(mustHex(t, "88E1AB2A2E3DD38C1FA039A536500CC8A87AB9D62DC92C01058FA79F44657DE6"))
 	if err != nil {

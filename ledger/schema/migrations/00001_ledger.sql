@@ -137,7 +137,6 @@ CREATE UNIQUE INDEX journal_entry_consumes ON journal_entry (consumes) WHERE con
 CREATE INDEX journal_entry_original ON journal_entry (original_key) WHERE original_key <> '';
 CREATE INDEX journal_entry_rrn ON journal_entry (rrn) WHERE rrn <> '';
 CREATE INDEX journal_entry_terminal_stan ON journal_entry (terminal, stan) WHERE terminal <> '';
-CREATE INDEX journal_entry_batch ON journal_entry (chain, batch_seq);
 
 -- amount > 0 is a debit, < 0 a credit. Every entry sums to zero per currency.
 CREATE TABLE posting (

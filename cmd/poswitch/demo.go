@@ -1,0 +1,546 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/poswitch/poswitch/ledger/pgcluster"
+	"github.com/poswitch/poswitch/simulator/cards"
+	"github.com/poswitch/poswitch/simulator/terminalsim"
+)
+
+func init() { register(newDemoCmd) }
+
+// Bounds of the demo's traffic.
+const (
+	demoMaxInFlight        = 256              // purchases in flight at once; beyond it a tick is skipped
+	demoPurchaseTimeout    = 10 * time.Second // per purchase: longer than the issuer timeout (5s)
+	demoProgressInterval   = 500 * time.Millisecond
+	demoPlainProgressEvery = 5 * time.Second // progress as ordinary lines when stdout is not a terminal
+	demoReceiptsUpToRate   = 50.0            // receipts are on by default up to this rate
+	demoMaxLatencyTracked  = time.Minute
+	demoTerminalsPerLane   = 4 // one merchant (four terminals) per listener
+	demoShutdownTimeout    = 30 * time.Second
+)
+
+// demoOptions are the flags of `poswitch demo`.
+type demoOptions struct {
+	Dir           string
+	PGDir         string // "": <dir>/pg
+	PGPort        int
+	Database      string
+	IssuerPort    int // bank-a; bank-b is the next port; 0: free ports
+	SwitchPort    int // iso87a; iso87a-bb and iso87b follow; 0: free ports
+	IssuerLatency time.Duration
+	Rate          float64
+	Receipts      bool
+	LogLevel      string
+	Duration      time.Duration // 0: until SIGINT/SIGTERM
+	Cards         string
+	Seed          uint64
+}
+
+func newDemoCmd() *cobra.Command {
+	o := demoOptions{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the whole stack on this machine with simulated terminals buying (what `make run` runs)",
+		Long: `demo starts a private PostgreSQL cluster in <dir>/pg (created on first run, reused after), a
+development LMK in <dir>/dev.lmk (generated on first run), issuer simulators for bank-a and bank-b,
+and a switch node from the configuration it writes to <dir>/demo.yaml. Simulated terminals then buy
+with a mix of test cards over the three terminal dialects, and each purchase prints as a one-line
+receipt: approved or declined, and why. Ctrl-C stops the traffic, the switch, the issuers and the
+database (if this run started it) and prints a summary per response code. See docs/demo.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("receipts") {
+				o.Receipts = o.Rate <= demoReceiptsUpToRate
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			_, err := runDemo(ctx, o, cmd.OutOrStdout(), stop)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Dir, "dir", "var", "working directory: PostgreSQL cluster, LMK and demo.yaml live here")
+	f.StringVar(&o.PGDir, "pg-dir", "", "PostgreSQL cluster directory (default <dir>/pg)")
+	f.IntVar(&o.PGPort, "pg-port", 55432, "PostgreSQL port when this run starts the cluster (0: any free port)")
+	f.StringVar(&o.Database, "database", pgcluster.DefaultDB, "ledger database in the cluster (kept across runs)")
+	f.IntVar(&o.IssuerPort, "issuer-port", 9101, "port of issuer-sim bank-a; bank-b takes the next (0: free ports)")
+	f.IntVar(&o.SwitchPort, "switch-port", 8583, "port of the iso87a listener; iso87a-bb and iso87b (TPDU) take the next two (0: free ports)")
+	f.DurationVar(&o.IssuerLatency, "issuer-latency", 2*time.Millisecond, "issuer-sim think time per authorization")
+	f.Float64Var(&o.Rate, "rate", 20, "purchases per second over all listeners")
+	f.BoolVar(&o.Receipts, "receipts", true, fmt.Sprintf("print a receipt line per purchase (default: on up to %.0f/s)", demoReceiptsUpToRate))
+	f.StringVar(&o.LogLevel, "log-level", "warn", "switch log level on the console: debug, info, warn, error")
+	f.DurationVar(&o.Duration, "duration", 0, "stop by itself after this long, e.g. 30s (0: run until Ctrl-C)")
+	f.StringVar(&o.Cards, "cards", "all", "test cards to buy with: all, issuer, load, bank-a, bank-b, a response code, or PANs")
+	f.Uint64Var(&o.Seed, "seed", 0, "seed for card and amount choice (0: from the clock)")
+	return cmd
+}
+
+// demoResult is what a demo run did, for its caller (the test reads it).
+type demoResult struct {
+	Summary    terminalsim.Summary
+	PerLane    map[string]int64 // answered purchases per listener
+	Booked     int64            // purchase entries the ledger booked during the run
+	ConfigPath string
+}
+
+// runDemo runs the demo until ctx ends or o.Duration passes. release is called once traffic has
+// stopped, so that a second Ctrl-C during shutdown kills the process the ordinary way.
+func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) (res demoResult, err error) {
+	if o.Rate <= 0 {
+		return res, errors.New("demo: --rate must be positive")
+	}
+	dir, err := absDir(o.Dir)
+	if err != nil {
+		return res, err
+	}
+	pgDir := o.PGDir
+	if pgDir == "" {
+		pgDir = filepath.Join(dir, "pg")
+	}
+	// Setup messages (PostgreSQL start and stop) go to the console at info level.
+	setupLog, err := newLogger("console", "info")
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = setupLog.Sync() }()
+
+	fmt.Fprintf(out, "poswitch demo: PostgreSQL in %s, the switch, issuer simulators and terminals on this machine\n", pgDir)
+	cluster, err := startPostgres(ctx, pgDir, o.PGPort, setupLog)
+	if err != nil {
+		return res, err
+	}
+	if cluster.StartedHere() {
+		defer func() {
+			if err := cluster.Stop(); err != nil {
+				fmt.Fprintln(out, "demo: stopping PostgreSQL:", err)
+			}
+		}()
+	}
+	owner, app, err := ledgerDatabase(ctx, cluster, o.Database, false)
+	if err != nil {
+		return res, err
+	}
+
+	lmkPath := filepath.Join(dir, "dev.lmk")
+	generated, err := ensureDevLMK(lmkPath)
+	if err != nil {
+		return res, err
+	}
+	if generated {
+		fmt.Fprintf(out, "generated a development LMK in %s (never commit it; .gitignore keeps it out)\n", lmkPath)
+	}
+
+	spec := estateSpec{
+		ConfigPath: filepath.Join(dir, "demo.yaml"), WrittenBy: "demo", OwnerURL: owner, AppURL: app, LMKFile: lmkPath,
+		IssuerPorts: map[string]int{}, IssuerLatency: o.IssuerLatency,
+		Terminals: terminalsim.DefaultTerminals(3 * demoTerminalsPerLane),
+		LogFormat: "console", LogLevel: o.LogLevel,
+	}
+	for i, id := range estateIssuers {
+		if o.IssuerPort != 0 {
+			spec.IssuerPorts[id] = o.IssuerPort + i
+		}
+	}
+	for i, l := range []listenerSpec{
+		{Name: "iso87a", Dialect: "iso87a"},
+		{Name: "iso87a-bb", Dialect: "iso87a-bb"},
+		{Name: "iso87b", Dialect: "iso87b", TPDU: true},
+	} {
+		if o.SwitchPort != 0 {
+			l.Port = o.SwitchPort + i
+		}
+		spec.Listeners = append(spec.Listeners, l)
+	}
+	est, err := startEstate(ctx, spec)
+	if err != nil {
+		return res, err
+	}
+	defer est.Close()
+	res.ConfigPath = spec.ConfigPath
+
+	cs, err := cards.Selection(o.Cards)
+	if err != nil {
+		return res, err
+	}
+	tr := &demoTraffic{
+		cards: cs, rate: o.Rate, receipts: o.Receipts, out: out, log: est.log, seed: o.Seed,
+		perLane: map[string]int64{},
+	}
+	if tr.seed == 0 {
+		tr.seed = uint64(time.Now().UnixNano())
+	}
+	for i, l := range spec.Listeners {
+		tr.lanes = append(tr.lanes, &demoLane{
+			name: l.Name, dialect: l.Dialect, tpdu: l.TPDU, addr: est.stack.ListenerAddr(l.Name),
+			terminals: spec.Terminals[i*demoTerminalsPerLane : (i+1)*demoTerminalsPerLane],
+		})
+	}
+
+	fmt.Fprintf(out, "switch configuration: %s (a working example: poswitch switch --config %s)\n", spec.ConfigPath, spec.ConfigPath)
+	for _, l := range tr.lanes {
+		tpdu := ""
+		if l.tpdu {
+			tpdu = " with TPDU"
+		}
+		fmt.Fprintf(out, "  listener %-9s %-15s %s%s, terminals %s-%s of %s\n", l.name, l.addr, l.dialect, tpdu,
+			l.terminals[0].TID, l.terminals[len(l.terminals)-1].TID, l.terminals[0].MID)
+	}
+	for _, id := range estateIssuers {
+		fmt.Fprintf(out, "  issuer   %-9s %-15s issuer-sim, %v per authorization\n", id, est.issuers[id].Addr(), o.IssuerLatency)
+	}
+	pin := "PIN translation: not wired into the switch yet, so purchases carry no PIN block"
+	if est.pinWired {
+		pin = "PIN translation: in-process HSM, LMK " + lmkPath
+	}
+	fmt.Fprintf(out, "  ledger   PostgreSQL 127.0.0.1:%d database %s; %s\n", cluster.Port, o.Database, pin)
+	stopHow := "Ctrl-C stops everything"
+	if o.Duration > 0 {
+		stopHow = fmt.Sprintf("stops after %v or on Ctrl-C", o.Duration)
+	}
+	fmt.Fprintf(out, "buying at %.0f/s with %d test cards (docs/test-cards.md); %s\n\n", o.Rate, len(cs), stopHow)
+
+	trafficCtx := ctx
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		trafficCtx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+	started := time.Now()
+	tr.run(trafficCtx)
+	if release != nil {
+		release()
+	}
+	res.Summary, res.PerLane = tr.summary()
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), demoShutdownTimeout)
+	defer cancel()
+	res.Booked, err = bookedPurchases(shutdownCtx, est, started)
+	fmt.Fprintln(out)
+	printDemoSummary(out, res, err)
+	return res, nil
+}
+
+// bookedPurchases counts the purchase entries the ledger booked since start.
+func bookedPurchases(ctx context.Context, est *estate, since time.Time) (int64, error) {
+	var n int64
+	err := est.stack.Pool.QueryRow(ctx,
+		`SELECT count(*) FROM journal_entry WHERE kind = 'purchase' AND status = 'booked' AND booked_at >= $1`,
+		since).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("counting booked purchases: %w", err)
+	}
+	return n, nil
+}
+
+func printDemoSummary(out io.Writer, res demoResult, ledgerErr error) {
+	s := res.Summary
+	fmt.Fprintf(out, "demo summary: %d purchases sent, %d answered in %.1fs (%.1f/s); latency p50 %v p99 %v p99.9 %v\n",
+		s.Sent, s.Answered, s.Elapsed.Seconds(), s.Rate(), s.Percentile(50), s.Percentile(99), s.Percentile(99.9))
+	codes := make([]string, 0, len(s.Codes))
+	for c := range s.Codes {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	fmt.Fprintf(out, "  %-4s %-28s %8s %10s\n", "code", "meaning", "answered", "catalogue")
+	for _, c := range codes {
+		fmt.Fprintf(out, "  %-4s %-28s %8d %10d\n", c, cards.ResponseText(c), s.Codes[c], s.Expected[c])
+	}
+	lanes := make([]string, 0, len(res.PerLane))
+	for l, n := range res.PerLane {
+		lanes = append(lanes, fmt.Sprintf("%s %d", l, n))
+	}
+	sort.Strings(lanes)
+	fmt.Fprintf(out, "  per listener: %s\n", strings.Join(lanes, ", "))
+	fmt.Fprintf(out, "  answers differing from the catalogue: %d; timeouts %d; errors %d\n", s.Mismatches, s.Timeouts, s.Errors)
+	if ledgerErr != nil {
+		fmt.Fprintf(out, "  ledger: %v\n", ledgerErr)
+	} else {
+		fmt.Fprintf(out, "  ledger: %d purchases booked in PostgreSQL during the run, %d approvals answered\n", res.Booked, s.Codes[cards.Approved])
+	}
+}
+
+// demoLane is one listener and the terminals that use it, over one connection.
+type demoLane struct {
+	name, dialect, addr string
+	tpdu                bool
+	terminals           []terminalsim.Terminal
+
+	mu     sync.Mutex
+	client *terminalsim.Client
+}
+
+// conn returns the lane's connection, dialling again if it dropped.
+func (l *demoLane) conn(ctx context.Context) (*terminalsim.Client, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.client != nil {
+		select {
+		case <-l.client.Done():
+			_ = l.client.Close()
+			l.client = nil
+		default:
+			return l.client, nil
+		}
+	}
+	c, err := terminalsim.Dial(ctx, l.addr, l.dialect, l.tpdu)
+	if err != nil {
+		return nil, err
+	}
+	l.client = c
+	return c, nil
+}
+
+func (l *demoLane) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.client != nil {
+		_ = l.client.Close()
+		l.client = nil
+	}
+}
+
+// demoTraffic paces purchases over the lanes, round robin, and prints receipts and progress. It is
+// the demo's own driver rather than terminalsim.Run so that three dialects share one progress line
+// and one receipt stream.
+type demoTraffic struct {
+	lanes    []*demoLane
+	cards    []cards.Card
+	rate     float64
+	receipts bool
+	out      io.Writer
+	log      *zap.Logger
+	seed     uint64
+
+	start    time.Time
+	stanBase int64
+	stans    sync.Map // TID → *atomic.Int64
+
+	mu      sync.Mutex // guards sum and perLane
+	sum     terminalsim.Summary
+	perLane map[string]int64
+
+	outMu   sync.Mutex
+	tty     bool
+	lastLen int
+}
+
+func (tr *demoTraffic) run(ctx context.Context) {
+	tr.start = time.Now()
+	// Terminals keep their STAN across sessions; starting where the clock says keeps two demo runs in
+	// the same second from repeating each other's STANs.
+	tr.stanBase = time.Now().UnixMicro() % 999_999
+	tr.sum = terminalsim.Summary{Codes: map[string]int64{}, Expected: map[string]int64{},
+		Latency: hdrhistogram.New(1, demoMaxLatencyTracked.Microseconds(), 3)}
+	if f, ok := tr.out.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tr.tty = true
+		}
+	}
+	progressDone := make(chan struct{})
+	var progressWG sync.WaitGroup
+	progressWG.Add(1)
+	go func() { defer progressWG.Done(); tr.progress(progressDone) }()
+
+	rng := rand.New(rand.NewPCG(tr.seed, 0x5eed))
+	tick := time.NewTicker(time.Duration(float64(time.Second) / tr.rate))
+	defer tick.Stop()
+	slots := make(chan struct{}, demoMaxInFlight)
+	var wg sync.WaitGroup
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			continue // the switch is not keeping up: skip a beat rather than queue without bound
+		}
+		lane := tr.lanes[i%len(tr.lanes)]
+		t := lane.terminals[(i/len(tr.lanes))%len(lane.terminals)]
+		card := tr.cards[rng.IntN(len(tr.cards))]
+		lo, hi := cards.StandardAmountRange[0], cards.StandardAmountRange[1]
+		amount := lo + rng.Int64N(hi-lo+1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			// A purchase already sent is seen through even after Ctrl-C, so every one is counted.
+			tr.purchase(context.WithoutCancel(ctx), lane, t, card, amount)
+		}()
+	}
+	wg.Wait()
+	close(progressDone)
+	progressWG.Wait()
+	for _, l := range tr.lanes {
+		l.close()
+	}
+	tr.mu.Lock()
+	tr.sum.Elapsed = time.Since(tr.start)
+	tr.mu.Unlock()
+}
+
+func (tr *demoTraffic) nextSTAN(tid string) int {
+	v, _ := tr.stans.LoadOrStore(tid, new(atomic.Int64))
+	return int((tr.stanBase+v.(*atomic.Int64).Add(1)-1)%999_999) + 1
+}
+
+func (tr *demoTraffic) purchase(ctx context.Context, lane *demoLane, t terminalsim.Terminal, card cards.Card, amount int64) {
+	ctx, cancel := context.WithTimeout(ctx, demoPurchaseTimeout)
+	defer cancel()
+	tr.mu.Lock()
+	tr.sum.Sent++
+	tr.sum.Expected[card.Outcome]++
+	tr.mu.Unlock()
+	c, err := lane.conn(ctx)
+	if err != nil {
+		tr.mu.Lock()
+		tr.sum.Errors++
+		tr.mu.Unlock()
+		tr.log.Warn("demo terminal cannot connect", zap.String("listener", lane.name), zap.Error(err))
+		return
+	}
+	req := terminalsim.NewPurchase(t, card, amount, "", tr.nextSTAN(t.TID))
+	start := time.Now()
+	resp, err := c.Send(ctx, req)
+	took := time.Since(start)
+	tr.mu.Lock()
+	switch {
+	case err == nil:
+		code, _ := resp.GetString(39)
+		tr.sum.Answered++
+		tr.sum.Codes[code]++
+		tr.perLane[lane.name]++
+		if code != card.Outcome {
+			tr.sum.Mismatches++
+		}
+		_ = tr.sum.Latency.RecordValue(max(took.Microseconds(), 1))
+	case errors.Is(err, context.DeadlineExceeded):
+		tr.sum.Timeouts++
+	default:
+		tr.sum.Errors++
+	}
+	tr.mu.Unlock()
+	if err != nil {
+		tr.log.Warn("demo purchase failed", zap.String("listener", lane.name), zap.String("tid", t.TID), zap.Error(err))
+		return
+	}
+	if tr.receipts {
+		code, _ := resp.GetString(39)
+		auth, _ := resp.GetString(38)
+		rrn, _ := resp.GetString(37)
+		currency, _ := req.GetString(49)
+		entry, _ := req.GetString(22)
+		if auth == "" {
+			auth = "------"
+		}
+		tr.write(fmt.Sprintf("%s %-9s %s %-6s PURCHASE %s %9s  %s  %s %-26s AUTH %s RRN %s %6.1fms\n",
+			time.Now().Format("15:04:05"), lane.name, t.TID, entryName(entry), cards.CurrencyAlpha(currency),
+			terminalsim.FormatAmount(amount, cards.CurrencyExponent(currency)), card.Masked(), code,
+			strings.ToUpper(cards.ResponseText(code)), auth, rrn, float64(took.Microseconds())/1000))
+	}
+}
+
+// entryName names a field 22 entry mode for a receipt.
+func entryName(field22 string) string {
+	switch {
+	case strings.HasPrefix(field22, "90"):
+		return "swipe"
+	case strings.HasPrefix(field22, "05"):
+		return "chip"
+	case strings.HasPrefix(field22, "07"):
+		return "tap"
+	default:
+		return field22
+	}
+}
+
+// summary is a copy of what the traffic measured.
+func (tr *demoTraffic) summary() (terminalsim.Summary, map[string]int64) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	lanes := make(map[string]int64, len(tr.perLane))
+	for k, v := range tr.perLane {
+		lanes[k] = v
+	}
+	return tr.sum, lanes
+}
+
+// write prints a receipt above the progress line.
+func (tr *demoTraffic) write(s string) {
+	tr.outMu.Lock()
+	defer tr.outMu.Unlock()
+	if tr.tty && tr.lastLen > 0 {
+		fmt.Fprintf(tr.out, "\r%s\r", strings.Repeat(" ", tr.lastLen))
+		tr.lastLen = 0
+	}
+	fmt.Fprint(tr.out, s)
+}
+
+func (tr *demoTraffic) progress(done <-chan struct{}) {
+	every := demoProgressInterval
+	if !tr.tty {
+		every = demoPlainProgressEvery
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			tr.outMu.Lock()
+			if tr.tty && tr.lastLen > 0 {
+				fmt.Fprintf(tr.out, "\r%s\r", strings.Repeat(" ", tr.lastLen))
+				tr.lastLen = 0
+			}
+			tr.outMu.Unlock()
+			return
+		case <-tick.C:
+		}
+		tr.mu.Lock()
+		s := tr.sum
+		elapsed := time.Since(tr.start)
+		codes := make([]string, 0, len(s.Codes))
+		for c, n := range s.Codes {
+			codes = append(codes, fmt.Sprintf("%s:%d", c, n))
+		}
+		line := fmt.Sprintf("%6.1fs sent %d answered %d %.1f/s p50 %v p99 %v timeouts %d errors %d | ",
+			elapsed.Seconds(), s.Sent, s.Answered, float64(s.Answered)/elapsed.Seconds(),
+			time.Duration(s.Latency.ValueAtQuantile(50))*time.Microsecond,
+			time.Duration(s.Latency.ValueAtQuantile(99))*time.Microsecond, s.Timeouts, s.Errors)
+		tr.mu.Unlock()
+		sort.Strings(codes)
+		line += strings.Join(codes, " ")
+		tr.outMu.Lock()
+		if tr.tty {
+			pad := max(tr.lastLen-len(line), 0)
+			fmt.Fprintf(tr.out, "\r%s%s", line, strings.Repeat(" ", pad))
+			tr.lastLen = len(line)
+		} else {
+			fmt.Fprintf(tr.out, "-- %s\n", line)
+		}
+		tr.outMu.Unlock()
+	}
+}

@@ -1,0 +1,287 @@
+package main
+
+// estate.go is what `poswitch demo` and `poswitch bench` share: a private PostgreSQL cluster and a
+// ledger database in it, a development LMK, the issuer simulators, and a switch node started from a
+// configuration file this code writes and then loads like any other.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/poswitch/poswitch/hsm"
+	"github.com/poswitch/poswitch/ledger/pgcluster"
+	"github.com/poswitch/poswitch/simulator/cards"
+	"github.com/poswitch/poswitch/simulator/issuersim"
+	"github.com/poswitch/poswitch/simulator/terminalsim"
+	"github.com/poswitch/poswitch/switch/config"
+	"github.com/poswitch/poswitch/switch/node"
+)
+
+// Bounds of starting an estate.
+const (
+	linksUpTimeout    = 30 * time.Second // issuer sign-ons after the node starts
+	databaseSetupTime = 2 * time.Minute  // creating or dropping a database
+)
+
+// estateIssuers are the simulated issuers of the test-card catalogue, in port order.
+var estateIssuers = []string{cards.BankA, cards.BankB}
+
+// listenerSpec is one terminal listener of the generated configuration. Port 0 takes a free port.
+type listenerSpec struct {
+	Name    string
+	Dialect string
+	Port    int
+	TPDU    bool
+}
+
+// estateSpec says what to start.
+type estateSpec struct {
+	ConfigPath string // where the generated configuration is written (and loaded from)
+	WrittenBy  string // the subcommand, named in the file's header
+	OwnerURL   string // database owner (migrations)
+	AppURL     string // application role the switch books through
+	LMKFile    string // the HSM's LMK; "" leaves the hsm section at its defaults
+
+	IssuerPorts            map[string]int // issuer ID → port; 0 or absent: a free port
+	IssuerLatency          time.Duration
+	IssuerConnsPerEndpoint int // 0: 2
+	Listeners              []listenerSpec
+	Terminals              []terminalsim.Terminal
+
+	LogFormat, LogLevel string
+	Metrics             string // Prometheus endpoint address; "": off
+}
+
+// estate is a running switch with its issuer simulators.
+type estate struct {
+	cfg        *config.Config
+	log        *zap.Logger
+	issuers    map[string]*issuersim.Server
+	stack      *node.Stack
+	closeParts func()
+	pinWired   bool // the node was given a PIN translator (HSM)
+	closeOnce  sync.Once
+}
+
+// startEstate starts the issuer simulators, writes the switch configuration to spec.ConfigPath,
+// loads it back with config.Load, and starts a node from it the way `poswitch switch` does.
+func startEstate(ctx context.Context, spec estateSpec) (_ *estate, err error) {
+	log, err := newLogger(spec.LogFormat, spec.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	e := &estate{log: log, issuers: map[string]*issuersim.Server{}, closeParts: func() {}}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	for _, id := range estateIssuers {
+		srv, err := issuersim.New(issuersim.Config{
+			Addr: fmt.Sprintf("127.0.0.1:%d", spec.IssuerPorts[id]), IssuerID: id,
+			Latency: spec.IssuerLatency, Log: log.Named("issuer-sim"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := srv.Start(); err != nil {
+			return nil, err
+		}
+		e.issuers[id] = srv
+	}
+	if err := os.WriteFile(spec.ConfigPath, []byte(estateYAML(spec, e.issuers)), 0o644); err != nil {
+		return nil, fmt.Errorf("writing the switch configuration: %w", err)
+	}
+	if e.cfg, err = config.Load(spec.ConfigPath); err != nil {
+		return nil, err
+	}
+	parts, closeParts, err := switchParts(ctx, e.cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	e.closeParts = closeParts
+	e.pinWired = parts.HSM != nil
+	if e.stack, err = node.Open(ctx, e.cfg, parts, log); err != nil {
+		return nil, err
+	}
+	if err := e.stack.Start(ctx); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, linksUpTimeout)
+	defer cancel()
+	if err := e.stack.WaitForLinks(wctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close stops the node (in-flight transactions finish and are booked), the HSM parts and the issuers.
+// It may be called more than once.
+func (e *estate) Close() { e.closeOnce.Do(e.close) }
+
+func (e *estate) close() {
+	if e.stack != nil {
+		e.stack.Close()
+	}
+	e.closeParts()
+	for _, id := range estateIssuers {
+		if s := e.issuers[id]; s != nil {
+			if err := s.Close(); err != nil {
+				e.log.Warn("closing issuer-sim", zap.String("issuer", id), zap.Error(err))
+			}
+		}
+	}
+	_ = e.log.Sync()
+}
+
+// estateYAML is the switch configuration of an estate, written for people to read: it is the working
+// example `make run` points at.
+func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server) string {
+	connsPerEndpoint := spec.IssuerConnsPerEndpoint
+	if connsPerEndpoint == 0 {
+		connsPerEndpoint = 2
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# poswitch switch configuration, written by `poswitch %s` at %s.\n", spec.WrittenBy, time.Now().Format(time.RFC3339))
+	b.WriteString("# A complete, working example: `poswitch switch --config <this file>` runs the same node\n")
+	b.WriteString("# (start PostgreSQL and the issuer simulators first). Keys: docs/configuration.md.\n")
+	b.WriteString("node:\n  acquirer_id: \"10000000001\"   # field 32 on issuer links\n")
+	fmt.Fprintf(&b, "  log_format: %s\n  log_level: %s\n", spec.LogFormat, spec.LogLevel)
+	if spec.Metrics != "" {
+		fmt.Fprintf(&b, "  metrics: %q\n", spec.Metrics)
+	}
+	b.WriteString("database:\n")
+	fmt.Fprintf(&b, "  url: %q         # the application role; books through the group-commit writer\n", spec.AppURL)
+	fmt.Fprintf(&b, "  owner_url: %q   # runs the migrations at start\n", spec.OwnerURL)
+	b.WriteString("  batch_window: 2ms\n  max_batch: 2000\n  max_connections: 8\n")
+	if spec.LMKFile != "" {
+		fmt.Fprintf(&b, "hsm:\n  mode: in-process\n  lmk_file: %q   # development LMK: never commit a real one\n", spec.LMKFile)
+	}
+	b.WriteString("listeners:\n")
+	for _, l := range spec.Listeners {
+		fmt.Fprintf(&b, "  - name: %s\n    address: 127.0.0.1:%d\n    dialect: %s\n    tpdu: %v\n", l.Name, l.Port, l.Dialect, l.TPDU)
+	}
+	b.WriteString("issuers:\n")
+	for _, id := range estateIssuers {
+		fmt.Fprintf(&b, "  - id: %s\n    endpoints: [%s]\n    connections_per_endpoint: %d\n    timeout: 5s\n    echo_interval: 10s\n",
+			id, issuers[id].Addr(), connsPerEndpoint)
+	}
+	b.WriteString("routes:   # longest prefix wins; BIN 300000 is deliberately unrouted (answered 15)\n")
+	routes := cards.Routes()
+	prefixes := make([]string, 0, len(routes))
+	for p := range routes {
+		prefixes = append(prefixes, p)
+	}
+	sort.Strings(prefixes)
+	for _, p := range prefixes {
+		fmt.Fprintf(&b, "  - prefix: %q\n    issuer: %s\n", p, routes[p])
+	}
+	b.WriteString("merchants:\n")
+	seen := map[string]bool{}
+	n := 0
+	for _, t := range spec.Terminals {
+		if seen[t.MID] {
+			continue
+		}
+		seen[t.MID] = true
+		n++
+		fee := ""
+		if n == 1 {
+			fee = "\n    fee_bp: 45   # a negotiated rate; the others pay the default 60 bp (0.6%)"
+		}
+		fmt.Fprintf(&b, "  - id: %s\n    name: Test Shop %03d\n    mcc: \"5411\"\n    currencies: [\"156\", \"840\"]%s\n", t.MID, n, fee)
+	}
+	b.WriteString("terminals:\n")
+	for _, t := range spec.Terminals {
+		fmt.Fprintf(&b, "  - id: %s\n    merchant: %s\n", t.TID, t.MID)
+	}
+	return b.String()
+}
+
+// startPostgres starts (or reuses) the private cluster in dir. The caller stops it when
+// StartedHere says this call started it.
+func startPostgres(ctx context.Context, dir string, port int, log *zap.Logger) (*pgcluster.Cluster, error) {
+	c, err := pgcluster.Start(ctx, dir, port, log)
+	if err != nil {
+		return nil, fmt.Errorf("starting PostgreSQL in %s: %w", dir, err)
+	}
+	return c, nil
+}
+
+// ledgerDatabase makes sure database name exists in the cluster, dropping it first when fresh, and
+// returns the owner and application URLs.
+func ledgerDatabase(ctx context.Context, c *pgcluster.Cluster, name string, fresh bool) (owner, app string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, databaseSetupTime)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.URL(pgcluster.SuperUser, "postgres"))
+	if err != nil {
+		return "", "", fmt.Errorf("connecting to PostgreSQL on port %d: %w", c.Port, err)
+	}
+	defer conn.Close(ctx)
+	if fresh {
+		if _, err := conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize())); err != nil {
+			return "", "", fmt.Errorf("dropping database %s: %w", name, err)
+		}
+	}
+	if err := pgcluster.CreateDatabase(ctx, conn, name); err != nil {
+		return "", "", err
+	}
+	return c.URL(pgcluster.OwnerRole, name), c.URL(pgcluster.AppRole, name), nil
+}
+
+// dropDatabase removes a scratch database.
+func dropDatabase(ctx context.Context, c *pgcluster.Cluster, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, databaseSetupTime)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.URL(pgcluster.SuperUser, "postgres"))
+	if err != nil {
+		return fmt.Errorf("connecting to PostgreSQL on port %d: %w", c.Port, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize())); err != nil {
+		return fmt.Errorf("dropping database %s: %w", name, err)
+	}
+	return nil
+}
+
+// ensureDevLMK generates the development LMK at path unless it exists, then checks that it loads.
+// It says whether it generated one.
+func ensureDevLMK(path string) (generated bool, err error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := hsm.GenerateLMKFile(path); err != nil {
+			return false, err
+		}
+		generated = true
+	} else if err != nil {
+		return false, fmt.Errorf("inspecting LMK file: %w", err)
+	}
+	lmk, err := hsm.LoadLMK(path, "")
+	if err != nil {
+		return generated, err
+	}
+	clear(lmk)
+	return generated, nil
+}
+
+// absDir makes dir absolute and creates it.
+func absDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("resolving %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("creating %s: %w", abs, err)
+	}
+	return abs, nil
+}
