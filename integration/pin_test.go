@@ -35,8 +35,13 @@ func pinPurchase(t *testing.T, s *stack, c *terminalsim.Client, ti int, card car
 }
 
 func TestPINPurchasesApproveWithTheRightPINAndDecline55WithAWrongOne(t *testing.T) {
+	t.Run("in-process HSM", func(t *testing.T) { testPINPurchases(t, false) })
+	t.Run("HSM over TCP", func(t *testing.T) { testPINPurchases(t, true) })
+}
+
+func testPINPurchases(t *testing.T, remote bool) {
 	kinds := map[int]string{0: keyceremony.TPK, 1: keyceremony.DUKPTTDES, 2: keyceremony.DUKPTAES}
-	s := startStack(t, stackOptions{terminals: 4, pinPads: kinds})
+	s := startStack(t, stackOptions{terminals: 4, pinPads: kinds, remoteHSM: remote})
 	c := s.dial("iso87a", "iso87a", false)
 	var blocks [][]byte
 	stan := 100

@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/poswitch/poswitch/hsm"
+	"github.com/poswitch/poswitch/hsm/service"
 	"github.com/poswitch/poswitch/ledger/pgtest"
 	"github.com/poswitch/poswitch/simulator/cards"
 	"github.com/poswitch/poswitch/simulator/issuersim"
@@ -49,6 +51,8 @@ type stackOptions struct {
 	// pinPads gives terminals (by index) a PIN pad kind from keyceremony; the switch then runs an
 	// in-process HSM, and the issuers verify PINs with HSMs of their own.
 	pinPads map[int]string
+	// remoteHSM puts the switch's HSM behind `hsm serve` over TCP instead of in-process.
+	remoteHSM bool
 }
 
 // startStack starts issuer-sims for bank-a and bank-b, a switch routing the catalogue's BINs to them,
@@ -83,6 +87,26 @@ func startStack(t *testing.T, o stackOptions) *stack {
 			t.Fatal(err)
 		}
 		parts = node.Parts{HSM: s.hsm, Digest: s.hsm}
+		if o.remoteHSM {
+			srv, err := service.NewServer(s.hsm, service.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sctx, stop := context.WithCancel(context.Background())
+			served := make(chan struct{})
+			go func() { srv.Serve(sctx, ln); close(served) }()
+			t.Cleanup(func() { stop(); <-served })
+			client, err := service.Dial(ctx, ln.Addr().String(), service.ClientConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { client.Close() })
+			parts = node.Parts{HSM: client}
+		}
 	}
 	for _, id := range []string{cards.BankA, cards.BankB} {
 		ic := issuersim.Config{IssuerID: id, Latency: o.issuerLatency}

@@ -35,14 +35,22 @@ func NewAuditHandler(q Querier, token string, log *zap.Logger) (http.Handler, er
 		log = zap.NewNop()
 	}
 	want := sha256.Sum256([]byte(token))
+	// Comparing hashes in constant time hides both the token and its length.
+	authorized := func(w http.ResponseWriter, r *http.Request) bool {
+		h := r.Header.Get("Authorization")
+		got := sha256.Sum256([]byte(strings.TrimPrefix(h, "Bearer ")))
+		if strings.HasPrefix(h, "Bearer ") && subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
+			return true
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="poswitch-ledger"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token"})
+		return false
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	api := func(pattern string, h func(ctx context.Context, r *http.Request) (any, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			got := sha256.Sum256([]byte(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")))
-			if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="poswitch-ledger"`)
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token"})
+			if !authorized(w, r) {
 				return
 			}
 			ctx, cancel := context.WithTimeout(r.Context(), auditRequestTimeout)
@@ -112,10 +120,7 @@ func NewAuditHandler(q Querier, token string, log *zap.Logger) (http.Handler, er
 		return Verify(ctx, q)
 	})
 	mux.HandleFunc("GET /v1/export", func(w http.ResponseWriter, r *http.Request) {
-		got := sha256.Sum256([]byte(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")))
-		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="poswitch-ledger"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token"})
+		if !authorized(w, r) {
 			return
 		}
 		qs := r.URL.Query()

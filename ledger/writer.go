@@ -159,7 +159,7 @@ func NewWriter(pool *pgxpool.Pool, cfg WriterConfig, log *zap.Logger) *Writer {
 	}
 	cfg = cfg.withDefaults()
 	w := &Writer{
-		pool: pool, cfg: cfg, log: log.Named("ledger"), m: newMetrics(cfg.Registerer),
+		pool: pool, cfg: cfg, log: log, m: newMetrics(cfg.Registerer),
 		stopped: make(chan struct{}), accounts: map[accountKey]struct{}{}, merchants: map[string]cachedMerchant{},
 	}
 	for i := 0; i < cfg.Flushers; i++ {

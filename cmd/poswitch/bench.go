@@ -46,6 +46,9 @@ const (
 	benchSettleTimeout = 20 * time.Second // for idle connections to be accepted or to go away
 	benchIdleDialers   = 8                // goroutines opening the idle connections
 	benchFDHeadroom    = 2048             // descriptors beyond the idle connections' two per pair
+	// benchSettle lets purchases still in flight when a measurement ends finish before the next one
+	// starts (terminal-sim stops counting them; the switch still answers and books them).
+	benchSettle = time.Second
 )
 
 // benchShape is how the load is offered: TCP connections × purchases in flight on each.
@@ -132,6 +135,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	}
 	defer direct.Close()
 	directLoad := func(shape benchShape, d time.Duration, rate float64) (terminalsim.Summary, error) {
+		defer time.Sleep(benchSettle)
 		return terminalsim.Run(ctx, terminalsim.Config{
 			Addr: direct.Addr(), Dialect: "issuer-link", Conns: shape.Conns, InFlightPerConn: shape.InFlight,
 			Duration: d, Rate: rate, Cards: cards.Load(), Terminals: benchTerminalsFor(shape),
@@ -158,6 +162,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	defer est.Close()
 	switchAddr := est.stack.ListenerAddr("iso87a")
 	e2eLoad := func(shape benchShape, d time.Duration, rate float64) (terminalsim.Summary, error) {
+		defer time.Sleep(benchSettle)
 		return terminalsim.Run(ctx, terminalsim.Config{
 			Addr: switchAddr, Dialect: "iso87a", Conns: shape.Conns, InFlightPerConn: shape.InFlight,
 			Duration: d, Rate: rate, Cards: cards.Load(), Terminals: benchTerminalsFor(shape),

@@ -264,8 +264,10 @@ func appendTranslated(out []byte, t hsm.Translated, to hsm.PINFormat) []byte {
 }
 
 // G0: translate a PIN block from DUKPT to a ZPK. Fields: BDK, ZPK, KSN descriptor (3 H, not
-// interpreted), KSN (20 H for a TDES BDK, 24 H for an AES BDK), PIN block (16 H; 32 H for an AES
-// BDK, whose PIN pads use format 48), source format, destination format, account number (as CA).
+// interpreted), KSN (20 H for a TDES BDK, 24 H for an AES BDK), PIN block (16 H; 32 H for format 48
+// under an AES BDK), source format, destination format, account number (as CA). An AES BDK's PIN pad
+// may also send formats 01/05/47 under a 2TDEA working key (X9.24-3): then the block is 16 H, which
+// the command's remaining length tells (16 + 2 + 2 + 12 characters).
 // Response as CA.
 func translateDUKPT(ctx context.Context, h *hsm.HSM, f *fields, out []byte) ([]byte, error) {
 	bdk := f.key("BDK", "S")
@@ -274,9 +276,12 @@ func translateDUKPT(ctx context.Context, h *hsm.HSM, f *fields, out []byte) ([]b
 	aes := keyAlgorithm(bdk) == hsm.AES
 	ksnChars, blockChars := 20, 16
 	if aes {
-		ksnChars, blockChars = 24, 32
+		ksnChars = 24
 	}
 	ksn := f.hexBytes(ksnChars, "KSN")
+	if aes && f.remaining() != 16+2+2+12 {
+		blockChars = 32
+	}
 	block := f.hexBytes(blockChars, "PIN block")
 	from := f.pinFormat("source PIN block format")
 	to := f.pinFormat("destination PIN block format")
@@ -285,8 +290,8 @@ func translateDUKPT(ctx context.Context, h *hsm.HSM, f *fields, out []byte) ([]b
 	if f.err != nil {
 		return out, nil
 	}
-	if aes && from != hsm.ISO4 {
-		return out, fmt.Errorf("AES DUKPT over G0 carries format 48 PIN blocks: %w", hsm.ErrPINFormat)
+	if aes && (blockChars == 32) != (from == hsm.ISO4) {
+		return out, fmt.Errorf("AES DUKPT over G0: format 48 blocks are 32 H, others 16 H: %w", hsm.ErrPINFormat)
 	}
 	t, err := h.TranslatePINBlockFromDUKPT(ctx, hsm.TranslateDUKPT{BDK: bdk, KSN: ksn, SourceFormat: from, PINBlock: block, DestKey: dst, DestFormat: to, Card: card})
 	if err != nil {
