@@ -117,6 +117,11 @@ func testPINPurchases(t *testing.T, remote bool) {
 				t.Fatalf("log line holds a PIN block or key block: %s", text)
 			}
 		}
+		for _, v := range e.ContextMap() {
+			if str, ok := v.(string); ok && (str == "9999" || str == "0000" || str == cards.Load()[0].PIN) {
+				t.Fatalf("log line has a field whose value is a PIN typed in this run: %s", text)
+			}
+		}
 		for _, field := range []string{"pin", "pin_block", "pinblock", "key"} {
 			if _, ok := e.ContextMap()[field]; ok {
 				t.Fatalf("log line has a %q field: %s", field, text)
