@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -33,20 +34,21 @@ type CurrencyTotal struct {
 	Difference int64  `json:"difference"`
 }
 
-// TrialBalance is every account's balance as of At, from the per-batch rollups.
+// TrialBalance is every account's balance as of At.
 type TrialBalance struct {
 	At       time.Time        `json:"at"`
 	Accounts []AccountBalance `json:"accounts"`
 	Totals   []CurrencyTotal  `json:"totals"`
 }
 
-// TrialBalanceAt sums the rollups of batches committed at or before at (zero: now).
+// TrialBalanceAt sums the movements (rollups of hot accounts, postings of merchant accounts) of
+// batches committed at or before at (zero: now).
 func TrialBalanceAt(ctx context.Context, q Querier, at time.Time) (TrialBalance, error) {
 	if at.IsZero() {
 		at = time.Now()
 	}
 	tb := TrialBalance{At: at}
-	rows, err := q.Query(ctx, `SELECT account, currency, sum(debit)::bigint, sum(credit)::bigint FROM v_balance_rollups
+	rows, err := q.Query(ctx, `SELECT account, currency, sum(debit)::bigint, sum(credit)::bigint FROM v_account_movements
 	                            WHERE committed_at <= $1 GROUP BY account, currency ORDER BY currency, account`, at)
 	if err != nil {
 		return tb, fmt.Errorf("trial balance: %w", err)
@@ -236,6 +238,9 @@ func attachPostings(ctx context.Context, q Querier, es []EntryView) error {
 	return rows.Err()
 }
 
+// ErrNoSuchCycle: the settlement cycle asked for does not exist (or, for cycle 0, none is closed yet).
+var ErrNoSuchCycle = errors.New("no such settlement cycle")
+
 // SettlementReport reads a cycle's payouts and issuer positions (cycle 0: the newest closed one).
 // For the open cycle it reports nothing yet paid.
 func SettlementReport(ctx context.Context, q Querier, cycle int64) (CycleReport, error) {
@@ -249,7 +254,7 @@ func SettlementReport(ctx context.Context, q Querier, cycle int64) (CycleReport,
 	}
 	if err := q.QueryRow(ctx, sql, args...).Scan(&rep.Cycle, &rep.OpenedAt, &rep.ClosedAt, &bd, &reason, &rep.Open); err != nil {
 		if err == pgx.ErrNoRows {
-			return rep, fmt.Errorf("settlement cycle %d: no such closed cycle", cycle)
+			return rep, fmt.Errorf("settlement cycle %d: %w", cycle, ErrNoSuchCycle)
 		}
 		return rep, fmt.Errorf("settlement cycle %d: %w", cycle, err)
 	}

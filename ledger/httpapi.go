@@ -59,9 +59,12 @@ func NewAuditHandler(q Querier, token string, log *zap.Logger) (http.Handler, er
 			if err != nil {
 				status := http.StatusInternalServerError
 				var bad badRequest
-				if errors.As(err, &bad) {
+				switch {
+				case errors.As(err, &bad):
 					status = http.StatusBadRequest
-				} else {
+				case errors.Is(err, ErrNoSuchCycle):
+					status = http.StatusNotFound
+				default:
 					log.Error("audit API request failed", zap.String("path", r.URL.Path), zap.Error(err))
 				}
 				writeJSON(w, status, map[string]string{"error": err.Error()})

@@ -216,6 +216,9 @@ func writeBatch(ctx context.Context, tx pgx.Tx, sb *sealedBatch) error {
 	for _, e := range entries {
 		for _, p := range e.Postings {
 			rows = append(rows, []any{[16]byte(e.ID), p.Seq, p.Account, p.Currency, p.Amount, p.Cycle})
+			if !rolledUp(p.Account) {
+				continue
+			}
 			k := rollupKey{p.Account, p.Currency, p.Cycle}
 			r := rollups[k]
 			if r == nil {
@@ -234,6 +237,8 @@ func writeBatch(ctx context.Context, tx pgx.Tx, sb *sealedBatch) error {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"posting"}, postingColumns, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("copying %d postings: %w", len(rows), err)
 		}
+	}
+	if len(rollups) > 0 {
 		rrows := make([][]any, 0, len(rollups))
 		for k, r := range rollups {
 			rrows = append(rrows, []any{sb.chain, sb.seq, k.account, k.currency, k.cycle, r.debit, r.credit, r.n})
@@ -253,6 +258,12 @@ func writeBatch(ctx context.Context, tx pgx.Tx, sb *sealedBatch) error {
 	}
 	return nil
 }
+
+// rolledUp says whether an account's balance is kept in per-batch rollups: the hot system
+// accounts (fee_income, settlement_bank, issuer receivables), which nearly every batch touches.
+// A merchant's account is touched by few entries per batch, so a rollup row would cost as much as
+// its postings; its balance is summed from its postings (indexed by account).
+func rolledUp(account string) bool { return !strings.HasPrefix(account, prefixMerchant) }
 
 var (
 	entryColumns = []string{"id", "txn_key", "kind", "status", "reason", "flags", "original_key", "consumes", "merchant",

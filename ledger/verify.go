@@ -195,7 +195,7 @@ SELECT e.chain, e.batch_seq, e.id, e.txn_key, e.kind, e.status, e.reason, e.flag
 	// Rollups must equal the postings they summarise, batch by batch.
 	rrows, err := q.Query(ctx, `
 WITH p AS (SELECT chain, batch_seq AS seq, account, currency, cycle_id, sum(debit)::bigint AS debit, sum(credit)::bigint AS credit, count(*)::int AS n
-             FROM v_postings WHERE chain IS NOT NULL GROUP BY chain, batch_seq, account, currency, cycle_id)
+             FROM v_postings WHERE chain IS NOT NULL AND account NOT LIKE 'merchant\_payable:%' GROUP BY chain, batch_seq, account, currency, cycle_id)
 SELECT COALESCE(p.chain, r.chain), COALESCE(p.seq, r.seq), COALESCE(p.account, r.account), COALESCE(p.currency, r.currency),
        COALESCE(p.debit, 0), COALESCE(p.credit, 0), COALESCE(r.debit, 0), COALESCE(r.credit, 0)
   FROM p FULL JOIN v_balance_rollups r

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -151,8 +153,13 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	if _, err := ensureDevLMK(lmkPath); err != nil {
 		return err
 	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	est, err := startEstate(ctx, estateSpec{
 		ConfigPath: filepath.Join(dir, "bench.yaml"), WrittenBy: "bench", OwnerURL: owner, AppURL: app, LMKFile: lmkPath,
+		Metrics:   metricsAddr,
 		Listeners: []listenerSpec{{Name: "iso87a", Dialect: "iso87a"}},
 		Terminals: terminalsim.DefaultTerminals(benchTerminals), LogFormat: "json", LogLevel: "error",
 	})
@@ -186,6 +193,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		return fmt.Errorf("direct path: %w", err)
 	}
 	printPathLine(out, "direct: terminal-sim → issuer-sim", directShape, dsum)
+	stepsBefore, _ := scrapeSteps(ctx, metricsAddr)
 	var stopProfile func()
 	if o.CPUProfile != "" {
 		if stopProfile, err = startCPUProfile(o.CPUProfile); err != nil {
@@ -200,6 +208,11 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		return fmt.Errorf("end to end: %w", err)
 	}
 	printPathLine(out, "end to end: terminal-sim → switch → issuer", e2eShape, esum)
+	if stepsAfter, err := scrapeSteps(ctx, metricsAddr); err == nil {
+		fmt.Fprintf(out, "  end to end, mean time per switch step: %s\n", stepsAfter.since(stepsBefore))
+	} else {
+		fmt.Fprintf(out, "  end to end, time per switch step: not available (%v)\n", err)
+	}
 	ratio := esum.Rate() / dsum.Rate()
 	fmt.Fprintf(out, "  end to end / direct: %.2f   (target ≥ %.1f) %s\n", ratio, targetE2EOverDirect, verdict(ratio >= targetE2EOverDirect))
 	fmt.Fprintf(out, "  end to end: every approval booked in PostgreSQL (group commit, fsync on) before the answer; %s\n", pinLine(est))
@@ -224,7 +237,23 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	fmt.Fprintf(out, "  p99 added latency (end to end p99 − direct p99): %v   (target ≤ %v) %s\n",
 		added.Round(10*time.Microsecond), targetAddedP99, verdict(added <= targetAddedP99))
 	if eh.Rate() < 0.95*half {
-		fmt.Fprintf(out, "  note: end to end kept up with only %.0f of the %.0f auth/s offered\n", eh.Rate(), half)
+		// Saturated: the figure above is queueing. Say what the switch adds when it is not.
+		own := esum.Rate() / 2
+		fmt.Fprintf(out, "  note: end to end kept up with only %.0f of the %.0f auth/s offered, so its p99 above is queueing;\n", eh.Rate(), half)
+		fmt.Fprintf(out, "  at half the end-to-end path's own full-speed rate (%.0f auth/s), %v each:\n", own, o.HalfDuration)
+		dq, err := directLoad(directShape, o.HalfDuration, own)
+		if err != nil {
+			return fmt.Errorf("direct path at half the end-to-end rate: %w", err)
+		}
+		printPathLine(out, "direct: terminal-sim → issuer-sim", directShape, dq)
+		eq, err := e2eLoad(e2eShape, o.HalfDuration, own)
+		if err != nil {
+			return fmt.Errorf("end to end at half its rate: %w", err)
+		}
+		printPathLine(out, "end to end: terminal-sim → switch → issuer", e2eShape, eq)
+		addedOwn := eq.Percentile(99) - dq.Percentile(99)
+		fmt.Fprintf(out, "  p99 added latency at that rate: %v   (target ≤ %v) %s\n",
+			addedOwn.Round(10*time.Microsecond), targetAddedP99, verdict(addedOwn <= targetAddedP99))
 	}
 
 	// 6 (measured while the switch is up). Idle terminal connections.
@@ -367,8 +396,17 @@ func machineLine(ctx context.Context, c *pgcluster.Cluster) string {
 		}
 		conn.Close(ctx)
 	}
-	return fmt.Sprintf("%d CPUs (%s), %s RAM, %s, GOMAXPROCS %d, %s", runtime.NumCPU(), cpu, mem, runtime.Version(),
+	line := fmt.Sprintf("%d CPUs (%s), %s RAM, %s, GOMAXPROCS %d, %s", runtime.NumCPU(), cpu, mem, runtime.Version(),
 		runtime.GOMAXPROCS(0), pg)
+	// Other work on the machine moves every figure; the kernel's CPU pressure says how much there is.
+	if b, err := os.ReadFile("/proc/pressure/cpu"); err == nil {
+		if _, rest, ok := strings.Cut(string(b), "avg60="); ok {
+			if v, _, ok := strings.Cut(rest, " "); ok {
+				line += fmt.Sprintf("\nCPU pressure before the run (share of the last 60s some task waited for a CPU): %s%%", v)
+			}
+		}
+	}
+	return line
 }
 
 // procStatusKB reads a "Key:   123 kB" line of a /proc file.
@@ -406,8 +444,10 @@ func sampleMemory() memSample {
 		goroutine: runtime.NumGoroutine()}
 }
 
-// benchIdle opens n idle connections to the switch and reports the memory they cost, beside the
-// cost of the same number of bare TCP pairs in Go (both ends are in this process either way).
+// benchIdle opens n idle connections to the switch and reports the memory they cost the switch's
+// process, beside the cost of the same number of bare accepted Go TCP connections. The terminal ends
+// live in a child process (poswitch bench-idle-terminals), so that only the switch's ends count here
+// and each process needs only n descriptors.
 func benchIdle(ctx context.Context, out io.Writer, switchAddr string, n int) error {
 	n, note := raiseFDLimit(n)
 	if note != "" {
@@ -433,12 +473,14 @@ func benchIdle(ctx context.Context, out io.Writer, switchAddr string, n int) err
 		}
 	}()
 	before := sampleMemory()
-	conns, err := openIdle(ctx, ln.Addr().String(), n)
+	terms, err := startIdleTerminals(ctx, ln.Addr().String(), n)
 	if err == nil {
 		err = waitFor(func() bool { heldMu.Lock(); defer heldMu.Unlock(); return len(held) >= n })
 	}
 	bare := sampleMemory()
-	closeAll(conns)
+	if terms != nil {
+		terms.stop()
+	}
 	ln.Close()
 	heldMu.Lock()
 	closeAll(held)
@@ -450,12 +492,14 @@ func benchIdle(ctx context.Context, out io.Writer, switchAddr string, n int) err
 
 	// The switch's listener: one reader goroutine and a small read buffer per connection.
 	base := sampleMemory()
-	conns, err = openIdle(ctx, switchAddr, n)
+	terms, err = startIdleTerminals(ctx, switchAddr, n)
 	if err == nil {
 		err = waitFor(func() bool { return runtime.NumGoroutine() >= base.goroutine+n })
 	}
 	loaded := sampleMemory()
-	closeAll(conns)
+	if terms != nil {
+		terms.stop()
+	}
 	if err != nil {
 		return err
 	}
@@ -463,18 +507,19 @@ func benchIdle(ctx context.Context, out io.Writer, switchAddr string, n int) err
 
 	per := func(a, b int64) float64 { return float64(b-a) / float64(n) / 1024 }
 	rssPer, goPer := per(base.rss, loaded.rss), per(base.goInUse, loaded.goInUse)
-	fmt.Fprintf(out, "  %d idle connections to the switch: RSS +%.1f MiB, Go heap+stacks +%.1f MiB; goroutines +%d\n",
+	fmt.Fprintf(out, "  %d idle terminal connections held by the switch: RSS +%.1f MiB, Go heap+stacks +%.1f MiB, goroutines +%d\n",
 		n, float64(loaded.rss-base.rss)/(1<<20), float64(loaded.goInUse-base.goInUse)/(1<<20), loaded.goroutine-base.goroutine)
-	fmt.Fprintf(out, "  per connection (both ends, this process): %.1f KiB RSS, %.1f KiB Go heap+stacks   (target ≤ %d KiB) %s\n",
+	fmt.Fprintf(out, "  per connection: %.1f KiB RSS, %.1f KiB Go heap+stacks   (target ≤ %d KiB) %s\n",
 		rssPer, goPer, targetIdleBytesPerConn>>10, verdict(max(rssPer, goPer)*1024 <= targetIdleBytesPerConn))
-	fmt.Fprintf(out, "  the same number of bare Go TCP pairs (accept and hold, no goroutine): %.1f KiB RSS, %.1f KiB Go heap+stacks each\n",
+	fmt.Fprintf(out, "  for scale, a bare accepted Go TCP connection (no goroutine, no buffer): %.1f KiB RSS, %.1f KiB Go heap+stacks\n",
 		per(before.rss, bare.rss), per(before.goInUse, bare.goInUse))
+	fmt.Fprintf(out, "  (the terminal ends are in a child process; kernel socket buffers are not in RSS)\n")
 	return nil
 }
 
-// raiseFDLimit makes room for n connection pairs; if the limit cannot be raised, n shrinks to fit.
+// raiseFDLimit makes room for n connections; if the limit cannot be raised, n shrinks to fit.
 func raiseFDLimit(n int) (int, string) {
-	need := uint64(2*n + benchFDHeadroom)
+	need := uint64(n + benchFDHeadroom)
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return n, ""
@@ -486,15 +531,83 @@ func raiseFDLimit(n int) (int, string) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err == nil {
 		return n, fmt.Sprintf("RLIMIT_NOFILE raised from %d to %d", lim.Cur, need)
 	}
-	// Not allowed past the hard limit: take what there is.
+	fit := max(int(lim.Max)-benchFDHeadroom, 0)
 	want = syscall.Rlimit{Cur: lim.Max, Max: lim.Max}
 	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
-	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-	fit := max(int((lim.Cur-benchFDHeadroom)/2), 0)
-	if fit < n {
-		return fit, fmt.Sprintf("RLIMIT_NOFILE hard limit %d: measuring %d connections instead of %d", lim.Max, fit, n)
+	return min(n, fit), fmt.Sprintf("RLIMIT_NOFILE hard limit %d: measuring %d connections instead of %d", lim.Max, min(n, fit), n)
+}
+
+// idleTerminals is the child process holding the terminal ends.
+type idleTerminals struct {
+	cmd   *exec.Cmd
+	stdin io.Closer
+}
+
+// startIdleTerminals runs `poswitch bench-idle-terminals` and waits until it holds n connections.
+func startIdleTerminals(ctx context.Context, addr string, n int) (*idleTerminals, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding this executable: %w", err)
 	}
-	return n, ""
+	cmd := exec.CommandContext(ctx, self, "bench-idle-terminals", "--addr", addr, "--conns", strconv.Itoa(n))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the idle terminals: %w", err)
+	}
+	t := &idleTerminals{cmd: cmd, stdin: stdin}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		t.stop()
+		return nil, fmt.Errorf("idle terminals did not connect: %q %v", strings.TrimSpace(line), err)
+	}
+	return t, nil
+}
+
+// stop closes the child's stdin, which makes it close its connections and exit.
+func (t *idleTerminals) stop() {
+	_ = t.stdin.Close()
+	_ = t.cmd.Wait()
+}
+
+func init() { register(newBenchIdleTerminalsCmd) }
+
+// newBenchIdleTerminalsCmd is the child process of the idle-connection measurement: it opens the
+// connections, says "ready", and holds them until its stdin closes.
+func newBenchIdleTerminalsCmd() *cobra.Command {
+	var (
+		addr  string
+		conns int
+	)
+	cmd := &cobra.Command{
+		Use:    "bench-idle-terminals",
+		Short:  "Hold idle terminal connections for `poswitch bench` (internal)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n, note := raiseFDLimit(conns); n < conns {
+				return errors.New(note)
+			}
+			cs, err := openIdle(cmd.Context(), addr, conns)
+			if err != nil {
+				return err
+			}
+			defer closeAll(cs)
+			fmt.Fprintln(cmd.OutOrStdout(), "ready")
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "", "address to connect to")
+	cmd.Flags().IntVar(&conns, "conns", 0, "connections to hold")
+	return cmd
 }
 
 // openIdle dials n connections to addr with a few dialers and returns them.
@@ -544,4 +657,104 @@ func waitFor(cond func() bool) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return nil
+}
+
+// freeAddr picks a free loopback address for the node's metrics endpoint.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("picking a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// stepTimes are the node's cumulative pipeline step timings: seconds and observations per step.
+type stepTimes struct {
+	order []string
+	sum   map[string]float64
+	count map[string]float64
+}
+
+// scrapeSteps reads poswitch_step_seconds from the node's Prometheus endpoint.
+func scrapeSteps(ctx context.Context, addr string) (stepTimes, error) {
+	st := stepTimes{sum: map[string]float64{}, count: map[string]float64{}}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("scraping metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var into map[string]float64
+		isSum := strings.HasPrefix(line, "poswitch_step_seconds_sum{")
+		switch {
+		case isSum:
+			into = st.sum
+		case strings.HasPrefix(line, "poswitch_step_seconds_count{"):
+			into = st.count
+		default:
+			continue
+		}
+		_, rest, _ := strings.Cut(line, `step="`)
+		step, rest, ok := strings.Cut(rest, `"}`)
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		if err != nil {
+			continue
+		}
+		if _, seen := st.sum[step]; !seen && isSum {
+			st.order = append(st.order, step)
+		}
+		into[step] = v
+	}
+	return st, sc.Err()
+}
+
+// since is the mean time per step between two scrapes, in pipeline order.
+func (st stepTimes) since(before stepTimes) string {
+	parts := make([]string, 0, len(st.order))
+	for _, step := range pipelineOrder(st.order) {
+		n := st.count[step] - before.count[step]
+		if n <= 0 {
+			continue
+		}
+		mean := time.Duration((st.sum[step] - before.sum[step]) / n * float64(time.Second))
+		parts = append(parts, fmt.Sprintf("%s %s", step, roundLatency(mean)))
+	}
+	if len(parts) == 0 {
+		return "none recorded"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// pipelineOrder puts the known steps in the order a transaction meets them; others follow.
+func pipelineOrder(steps []string) []string {
+	known := []string{"validate", "identify", "route", "pin", "send", "book"}
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range known {
+		for _, s := range steps {
+			if strings.EqualFold(s, k) {
+				out = append(out, s)
+				seen[s] = true
+			}
+		}
+	}
+	for _, s := range steps {
+		if !seen[s] {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -126,6 +127,11 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 
 	fmt.Fprintf(out, "poswitch demo: PostgreSQL in %s, the switch, issuer simulators and terminals on this machine\n", pgDir)
 	cluster, err := startPostgres(ctx, pgDir, o.PGPort, setupLog)
+	if err != nil && o.PGPort != 0 && !portFree(o.PGPort) {
+		// The default port sits in Linux's ephemeral range, so any client socket may hold it for a while.
+		fmt.Fprintf(out, "port %d is taken; starting PostgreSQL on a free port instead\n", o.PGPort)
+		cluster, err = startPostgres(ctx, pgDir, 0, setupLog)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -543,4 +549,14 @@ func (tr *demoTraffic) progress(done <-chan struct{}) {
 		}
 		tr.outMu.Unlock()
 	}
+}
+
+// portFree says whether a loopback TCP port can be listened on now.
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }

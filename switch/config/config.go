@@ -18,16 +18,23 @@ import (
 
 // Config is the whole file.
 type Config struct {
-	Node      Node       `yaml:"node"`
-	Database  Database   `yaml:"database"`
-	HSM       HSM        `yaml:"hsm"`
-	Listeners []Listener `yaml:"listeners"`
-	Issuers   []Issuer   `yaml:"issuers"`
-	Routes    []Route    `yaml:"routes"`
-	Merchants []Merchant `yaml:"merchants"`
-	Terminals []Terminal `yaml:"terminals"`
+	Node       Node       `yaml:"node"`
+	Database   Database   `yaml:"database"`
+	HSM        HSM        `yaml:"hsm"`
+	Listeners  []Listener `yaml:"listeners"`
+	Issuers    []Issuer   `yaml:"issuers"`
+	Routes     []Route    `yaml:"routes"`
+	Merchants  []Merchant `yaml:"merchants"`
+	Terminals  []Terminal `yaml:"terminals"`
+	Settlement Settlement `yaml:"settlement"`
 
 	path string
+}
+
+// Settlement says when the switch closes a settlement cycle by itself (docs/ledger.md, Settlement).
+type Settlement struct {
+	CutoverAt string `yaml:"cutover_at"` // "HH:MM", default 23:00
+	TimeZone  string `yaml:"time_zone"`  // IANA zone, default Asia/Shanghai
 }
 
 // Node holds settings of this switch instance.
@@ -218,6 +225,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Database.MaxConnections == 0 {
 		c.Database.MaxConnections = 8
+	}
+	if c.Settlement.CutoverAt == "" {
+		c.Settlement.CutoverAt = "23:00"
+	}
+	if c.Settlement.TimeZone == "" {
+		c.Settlement.TimeZone = "Asia/Shanghai"
 	}
 	if c.HSM.Mode == "" {
 		c.HSM.Mode = "in-process"

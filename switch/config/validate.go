@@ -5,6 +5,7 @@ import (
 	"net"
 	"reflect"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -22,6 +23,12 @@ func (c *Config) validate() error {
 	}
 	if c.Database.MaxBatch < 1 || c.Database.MaxBatch > 100000 {
 		return bad(0, "database.max_batch", "must be between 1 and 100000, is %d", c.Database.MaxBatch)
+	}
+	if _, err := time.Parse("15:04", c.Settlement.CutoverAt); err != nil {
+		return bad(0, "settlement.cutover_at", "%q is not HH:MM", c.Settlement.CutoverAt)
+	}
+	if _, err := time.LoadLocation(c.Settlement.TimeZone); err != nil {
+		return bad(0, "settlement.time_zone", "%q is not an IANA time zone: %v", c.Settlement.TimeZone, err)
 	}
 	switch c.HSM.Mode {
 	case "in-process":

@@ -199,6 +199,8 @@ func (l *Listener) serve(nc net.Conn) {
 }
 
 // handle calls the handler and turns a panic into a dropped answer and a log line, never a crash.
+// The handler's context is not cancelled by Close: a request already read runs to its end (it may
+// be approved and must then be booked); each transaction bounds itself with its own timeout.
 func (l *Listener) handle(msg []byte) (answer []byte) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -206,7 +208,7 @@ func (l *Listener) handle(msg []byte) (answer []byte) {
 			answer = nil
 		}
 	}()
-	return l.handler(l.ctx, msg)
+	return l.handler(context.WithoutCancel(l.ctx), msg)
 }
 
 func (l *Listener) endOfStream(nc net.Conn, err error) {

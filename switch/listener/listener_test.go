@@ -200,3 +200,30 @@ func TestNoGoroutineOutlivesClose(t *testing.T) {
 		t.Fatalf("%d goroutines before, %d after close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+func TestCloseLetsRequestsInFlightFinish(t *testing.T) {
+	finished := make(chan error, 1)
+	started := make(chan struct{})
+	l := start(t, Config{Name: "t"}, func(ctx context.Context, b []byte) []byte {
+		close(started)
+		time.Sleep(200 * time.Millisecond) // an issuer round trip and a commit
+		finished <- ctx.Err()
+		return b
+	})
+	c, err := net.Dial("tcp", l.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(frame([]byte{1}))
+	<-started
+	l.Close() // returns only after the handler returned
+	select {
+	case err := <-finished:
+		if err != nil {
+			t.Fatalf("the in-flight request saw its context cancelled by Close: %v", err)
+		}
+	default:
+		t.Fatal("Close returned before the in-flight request finished")
+	}
+}

@@ -67,12 +67,16 @@ func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger)
 		BatchWindow: cfg.Database.BatchWindow.D(), MaxBatchBookings: cfg.Database.MaxBatch,
 	}, log.Named("ledger"))
 	wctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- writer.Run(wctx) }()
+	// Every node runs the scheduler; the ledger makes sure a cycle is closed once.
+	schedule := ledger.CutoverSchedule{At: cfg.Settlement.CutoverAt, TimeZone: cfg.Settlement.TimeZone}
+	go func() { done <- ledger.RunCutoverScheduler(wctx, pool, schedule, log.Named("settlement")) }()
 
 	n, err := New(cfg, Options{Log: log, Booker: ledgerBooker{writer: writer, digest: parts.Digest}, PIN: pin})
 	if err != nil {
 		stop()
+		<-done
 		<-done
 		pool.Close()
 		return nil, err
@@ -85,6 +89,7 @@ func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger)
 func (s *Stack) Close() {
 	s.Node.Close()
 	s.stopWriter()
+	<-s.writerDone
 	<-s.writerDone
 	s.Pool.Close()
 }

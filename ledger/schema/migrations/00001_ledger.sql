@@ -136,7 +136,6 @@ CREATE TABLE journal_entry (
 CREATE UNIQUE INDEX journal_entry_consumes ON journal_entry (consumes) WHERE consumes IS NOT NULL;
 CREATE INDEX journal_entry_original ON journal_entry (original_key) WHERE original_key <> '';
 CREATE INDEX journal_entry_rrn ON journal_entry (rrn) WHERE rrn <> '';
-CREATE INDEX journal_entry_terminal_stan ON journal_entry (terminal, stan) WHERE terminal <> '';
 
 -- amount > 0 is a debit, < 0 a credit. Every entry sums to zero per currency.
 CREATE TABLE posting (
@@ -163,8 +162,9 @@ CREATE TABLE hold (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
--- Per batch, per account and cycle: the sum of the batch's postings. Balances of hot system accounts
--- (fee_income, issuer_receivable:*) come from these rows; nothing is updated in place.
+-- Per batch, per hot system account (fee_income, settlement_bank, issuer_receivable:*) and cycle:
+-- the sum of the batch's postings. Balances of those accounts come from these rows; nothing is
+-- updated in place. Merchant accounts are summed from their postings.
 CREATE TABLE balance_rollup (
     chain    text    NOT NULL,
     seq      bigint  NOT NULL,
@@ -277,15 +277,24 @@ CREATE VIEW v_balance_rollups AS
     SELECT r.chain, r.seq, r.account, r.currency, r.cycle_id, r.debit, r.credit, r.postings, b.committed_at
       FROM balance_rollup r JOIN ledger_batch b USING (chain, seq);
 
+-- Every account's movements: the rollups of the hot accounts plus the postings of merchant accounts.
+CREATE VIEW v_account_movements AS
+    SELECT r.account, r.currency, r.cycle_id, r.debit, r.credit, b.committed_at
+      FROM balance_rollup r JOIN ledger_batch b USING (chain, seq)
+    UNION ALL
+    SELECT p.account, p.currency, p.cycle_id, GREATEST(p.amount, 0), GREATEST(-p.amount, 0), b.committed_at
+      FROM posting p JOIN journal_entry e ON e.id = p.entry_id JOIN ledger_batch b ON b.chain = e.chain AND b.seq = e.batch_seq
+     WHERE p.account LIKE 'merchant\_payable:%';
+
 CREATE VIEW v_account_balances AS
     SELECT account, currency, sum(debit)::bigint AS debits, sum(credit)::bigint AS credits,
            (sum(debit) - sum(credit))::bigint AS balance
-      FROM balance_rollup GROUP BY account, currency;
+      FROM v_account_movements GROUP BY account, currency;
 
 CREATE VIEW v_trial_balance AS
     SELECT currency, sum(debit)::bigint AS debits, sum(credit)::bigint AS credits,
            (sum(debit) - sum(credit))::bigint AS difference
-      FROM balance_rollup GROUP BY currency;
+      FROM v_account_movements GROUP BY currency;
 
 CREATE VIEW v_settlement_cycles AS
     SELECT c.id, c.opened_at, x.closed_at, x.business_date, x.reason, (x.cycle_id IS NULL) AS open
@@ -327,15 +336,15 @@ GRANT SELECT, INSERT ON journal_entry, posting, ledger_batch, balance_rollup, ho
 GRANT SELECT ON currency TO poswitch_app;
 GRANT SELECT, INSERT, UPDATE ON merchant TO poswitch_app;
 GRANT SELECT ON v_currencies, v_accounts, v_merchants, v_journal_entries, v_postings, v_batches,
-    v_balance_rollups, v_account_balances, v_trial_balance, v_settlement_cycles, v_settlement_payouts,
+    v_balance_rollups, v_account_movements, v_account_balances, v_trial_balance, v_settlement_cycles, v_settlement_payouts,
     v_issuer_positions, v_holds, v_fees TO auditor;
 GRANT SELECT ON v_currencies, v_accounts, v_merchants, v_journal_entries, v_postings, v_batches,
-    v_balance_rollups, v_account_balances, v_trial_balance, v_settlement_cycles, v_settlement_payouts,
+    v_balance_rollups, v_account_movements, v_account_balances, v_trial_balance, v_settlement_cycles, v_settlement_payouts,
     v_issuer_positions, v_holds, v_fees TO poswitch_app;
 
 -- +goose Down
 DROP VIEW v_fees, v_holds, v_issuer_positions, v_settlement_payouts, v_settlement_cycles, v_trial_balance,
-    v_account_balances, v_balance_rollups, v_batches, v_postings, v_journal_entries, v_merchants, v_accounts,
+    v_account_balances, v_account_movements, v_balance_rollups, v_batches, v_postings, v_journal_entries, v_merchants, v_accounts,
     v_currencies;
 DROP TABLE settlement_issuer_position, settlement_payout, balance_rollup, hold, posting, journal_entry,
     ledger_batch, settlement_close, settlement_cycle, merchant, account, currency;
