@@ -159,6 +159,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	}
 	est, err := startEstate(ctx, estateSpec{
 		ConfigPath: filepath.Join(dir, "bench.yaml"), WrittenBy: "bench", OwnerURL: owner, AppURL: app, LMKFile: lmkPath,
+		PINPads:   true,
 		Metrics:   metricsAddr,
 		Listeners: []listenerSpec{{Name: "iso87a", Dialect: "iso87a"}},
 		Terminals: terminalsim.DefaultTerminals(benchTerminals), LogFormat: "json", LogLevel: "error",
@@ -173,6 +174,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 		return terminalsim.Run(ctx, terminalsim.Config{
 			Addr: switchAddr, Dialect: "iso87a", Conns: shape.Conns, InFlightPerConn: shape.InFlight,
 			Duration: d, Rate: rate, Cards: cards.Load(), Terminals: benchTerminalsFor(shape),
+			PINPads: est.pads(), PINEvery: 1,
 		})
 	}
 
@@ -344,12 +346,17 @@ func verdict(ok bool) string {
 // pinLine says whether PIN blocks were in the end-to-end traffic: the purchases terminal-sim builds
 // are inspected rather than assumed.
 func pinLine(est *estate) string {
-	m := terminalsim.NewPurchase(terminalsim.DefaultTerminals(1)[0], cards.Load()[0], 1000, "", 1)
+	t := terminalsim.DefaultTerminals(1)[0]
+	card := cards.Load()[0]
+	m := terminalsim.NewPurchase(t, card, 1000, "", 1)
+	if pad := est.pads()[t.TID]; pad != nil {
+		_ = terminalsim.WithPIN(context.Background(), m, pad, card.PAN, card.PIN)
+	}
 	b, err := m.GetBytes(52)
 	hasPIN := err == nil && len(b) > 0
 	switch {
 	case hasPIN && est.pinWired:
-		return "PIN blocks in the traffic, translated by the in-process HSM"
+		return "every purchase carries a PIN block (TPK, DUKPT TDES and AES pads), translated by the in-process HSM and verified by the issuer's HSM"
 	case hasPIN:
 		return "PIN blocks in the traffic but no HSM wired (answered 88)"
 	case est.pinWired:

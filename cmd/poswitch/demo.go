@@ -158,6 +158,7 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 
 	spec := estateSpec{
 		ConfigPath: filepath.Join(dir, "demo.yaml"), WrittenBy: "demo", OwnerURL: owner, AppURL: app, LMKFile: lmkPath,
+		PINPads:     true,
 		IssuerPorts: map[string]int{}, IssuerLatency: o.IssuerLatency,
 		Terminals: terminalsim.DefaultTerminals(3 * demoTerminalsPerLane),
 		LogFormat: "console", LogLevel: o.LogLevel,
@@ -190,7 +191,7 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 	}
 	tr := &demoTraffic{
 		cards: cs, rate: o.Rate, receipts: o.Receipts, out: out, log: est.log, seed: o.Seed,
-		perLane: map[string]int64{},
+		perLane: map[string]int64{}, pads: est.pads(),
 	}
 	if tr.seed == 0 {
 		tr.seed = uint64(time.Now().UnixNano())
@@ -216,7 +217,7 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 	}
 	pin := "PIN translation: not wired into the switch yet, so purchases carry no PIN block"
 	if est.pinWired {
-		pin = "PIN translation: in-process HSM, LMK " + lmkPath
+		pin = "PIN translation: in-process HSM, LMK " + lmkPath + "; every other purchase carries a PIN (TPK, DUKPT TDES and AES pads)"
 	}
 	fmt.Fprintf(out, "  ledger   PostgreSQL 127.0.0.1:%d database %s; %s\n", cluster.Port, o.Database, pin)
 	stopHow := "Ctrl-C stops everything"
@@ -344,6 +345,7 @@ type demoTraffic struct {
 	mu      sync.Mutex // guards sum and perLane
 	sum     terminalsim.Summary
 	perLane map[string]int64
+	pads    map[string]terminalsim.PINPad // by terminal ID
 
 	outMu   sync.Mutex
 	tty     bool
@@ -429,7 +431,18 @@ func (tr *demoTraffic) purchase(ctx context.Context, lane *demoLane, t terminals
 		tr.log.Warn("demo terminal cannot connect", zap.String("listener", lane.name), zap.Error(err))
 		return
 	}
-	req := terminalsim.NewPurchase(t, card, amount, "", tr.nextSTAN(t.TID))
+	stan := tr.nextSTAN(t.TID)
+	req := terminalsim.NewPurchase(t, card, amount, "", stan)
+	withPIN := false
+	// Every other purchase of a terminal is PIN-verified: its PIN pad (TPK, DUKPT TDES or DUKPT AES)
+	// encrypts the card's PIN, the switch translates it to the issuer's zone key, the issuer verifies it.
+	if pad := tr.pads[t.TID]; pad != nil && card.PIN != "" && stan%2 == 0 {
+		if err := terminalsim.WithPIN(ctx, req, pad, card.PAN, card.PIN); err != nil {
+			tr.log.Warn("demo PIN pad", zap.String("tid", t.TID), zap.Error(err))
+		} else {
+			withPIN = true
+		}
+	}
 	start := time.Now()
 	resp, err := c.Send(ctx, req)
 	took := time.Since(start)
@@ -463,8 +476,12 @@ func (tr *demoTraffic) purchase(ctx context.Context, lane *demoLane, t terminals
 		if auth == "" {
 			auth = "------"
 		}
-		tr.write(fmt.Sprintf("%s %-9s %s %-6s PURCHASE %s %9s  %s  %s %-26s AUTH %s RRN %s %6.1fms\n",
-			time.Now().Format("15:04:05"), lane.name, t.TID, entryName(entry), cards.CurrencyAlpha(currency),
+		cvm := "    "
+		if withPIN {
+			cvm = "+PIN"
+		}
+		tr.write(fmt.Sprintf("%s %-9s %s %-6s%s PURCHASE %s %9s  %s  %s %-26s AUTH %s RRN %s %6.1fms\n",
+			time.Now().Format("15:04:05"), lane.name, t.TID, entryName(entry), cvm, cards.CurrencyAlpha(currency),
 			terminalsim.FormatAmount(amount, cards.CurrencyExponent(currency)), card.Masked(), code,
 			strings.ToUpper(cards.ResponseText(code)), auth, rrn, float64(took.Microseconds())/1000))
 	}

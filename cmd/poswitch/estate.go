@@ -23,6 +23,7 @@ import (
 	"github.com/poswitch/poswitch/ledger/pgcluster"
 	"github.com/poswitch/poswitch/simulator/cards"
 	"github.com/poswitch/poswitch/simulator/issuersim"
+	"github.com/poswitch/poswitch/simulator/keyceremony"
 	"github.com/poswitch/poswitch/simulator/terminalsim"
 	"github.com/poswitch/poswitch/switch/config"
 	"github.com/poswitch/poswitch/switch/node"
@@ -61,6 +62,9 @@ type estateSpec struct {
 
 	LogFormat, LogLevel string
 	Metrics             string // Prometheus endpoint address; "": off
+	// PINPads gives every terminal a PIN pad (needs LMKFile): keyceremony delivers TPKs and DUKPT BDKs
+	// (TDES and AES, in turn) to them and ZPKs to the issuers, whose own HSMs verify the PINs.
+	PINPads bool
 }
 
 // estate is a running switch with its issuer simulators.
@@ -71,7 +75,37 @@ type estate struct {
 	stack      *node.Stack
 	closeParts func()
 	pinWired   bool // the node was given a PIN translator (HSM)
+	keys       *keyceremony.Estate
 	closeOnce  sync.Once
+}
+
+// pads are the terminals' PIN pads by terminal ID (nil without PINPads).
+func (e *estate) pads() map[string]terminalsim.PINPad {
+	if e.keys == nil {
+		return nil
+	}
+	return e.keys.Pads()
+}
+
+// padKinds cycles the terminals through the three kinds of PIN pad.
+var padKinds = []string{keyceremony.TPK, keyceremony.DUKPTTDES, keyceremony.DUKPTAES}
+
+// runKeyCeremony loads the switch's LMK into an HSM and establishes the estate's keys with it.
+func runKeyCeremony(ctx context.Context, spec estateSpec) (*keyceremony.Estate, error) {
+	lmk, err := hsm.LoadLMK(spec.LMKFile, "")
+	if err != nil {
+		return nil, err
+	}
+	h, err := hsm.New(lmk)
+	clear(lmk)
+	if err != nil {
+		return nil, err
+	}
+	kinds := map[string]string{}
+	for i, t := range spec.Terminals {
+		kinds[t.TID] = padKinds[i%len(padKinds)]
+	}
+	return keyceremony.Run(ctx, h, estateIssuers, kinds)
 }
 
 // startEstate starts the issuer simulators, writes the switch configuration to spec.ConfigPath,
@@ -87,11 +121,20 @@ func startEstate(ctx context.Context, spec estateSpec) (_ *estate, err error) {
 			e.Close()
 		}
 	}()
+	if spec.PINPads && spec.LMKFile != "" {
+		if e.keys, err = runKeyCeremony(ctx, spec); err != nil {
+			return nil, fmt.Errorf("key ceremony: %w", err)
+		}
+	}
 	for _, id := range estateIssuers {
-		srv, err := issuersim.New(issuersim.Config{
+		ic := issuersim.Config{
 			Addr: fmt.Sprintf("127.0.0.1:%d", spec.IssuerPorts[id]), IssuerID: id,
 			Latency: spec.IssuerLatency, Log: log.Named("issuer-sim"),
-		})
+		}
+		if e.keys != nil {
+			ic.PIN = e.keys.Issuers[id].PIN
+		}
+		srv, err := issuersim.New(ic)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +143,7 @@ func startEstate(ctx context.Context, spec estateSpec) (_ *estate, err error) {
 		}
 		e.issuers[id] = srv
 	}
-	if err := os.WriteFile(spec.ConfigPath, []byte(estateYAML(spec, e.issuers)), 0o644); err != nil {
+	if err := os.WriteFile(spec.ConfigPath, []byte(estateYAML(spec, e.issuers, e.keys)), 0o644); err != nil {
 		return nil, fmt.Errorf("writing the switch configuration: %w", err)
 	}
 	if e.cfg, err = config.Load(spec.ConfigPath); err != nil {
@@ -147,7 +190,7 @@ func (e *estate) close() {
 
 // estateYAML is the switch configuration of an estate, written for people to read: it is the working
 // example `make run` points at.
-func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server) string {
+func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server, keys *keyceremony.Estate) string {
 	connsPerEndpoint := spec.IssuerConnsPerEndpoint
 	if connsPerEndpoint == 0 {
 		connsPerEndpoint = 2
@@ -176,6 +219,9 @@ func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server) string {
 	for _, id := range estateIssuers {
 		fmt.Fprintf(&b, "  - id: %s\n    endpoints: [%s]\n    connections_per_endpoint: %d\n    timeout: 5s\n    echo_interval: 10s\n",
 			id, issuers[id].Addr(), connsPerEndpoint)
+		if keys != nil {
+			fmt.Fprintf(&b, "    zpk: %q   # zone PIN key, a TR-31 block under the LMK\n", string(keys.Issuers[id].SwitchZPK))
+		}
 	}
 	b.WriteString("routes:   # longest prefix wins; BIN 300000 is deliberately unrouted (answered 15)\n")
 	routes := cards.Routes()
@@ -205,6 +251,15 @@ func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server) string {
 	b.WriteString("terminals:\n")
 	for _, t := range spec.Terminals {
 		fmt.Fprintf(&b, "  - id: %s\n    merchant: %s\n", t.TID, t.MID)
+		if keys == nil {
+			continue
+		}
+		switch k := keys.Terminals[t.TID]; {
+		case k.SwitchTPK != "":
+			fmt.Fprintf(&b, "    tpk: %q   # terminal PIN key\n", string(k.SwitchTPK))
+		case k.SwitchBDK != "":
+			fmt.Fprintf(&b, "    bdk: %q   # %s PIN pad: KSN in field 62\n", string(k.SwitchBDK), k.Kind)
+		}
 	}
 	return b.String()
 }

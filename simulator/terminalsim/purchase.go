@@ -78,8 +78,8 @@ func newPurchaseAt(t Terminal, card cards.Card, amount int64, currency string, s
 		14: card.Expiry,
 		22: entry,
 		25: "00",
-		// RRN: last digit of the year, day of year, hour, STAN.
-		37: fmt.Sprintf("%s%03d%s%06d", now.Format("2006")[3:], now.YearDay(), now.Format("15"), stan),
+		// No RRN (37): the acquirer host assigns it and the answer carries it, as on UnionPay-style
+		// POS networks; a terminal's own STAN-based reference would repeat across terminals.
 		41: t.TID,
 		42: t.MID,
 		49: currency,
