@@ -358,10 +358,12 @@ func (f *flusher) flushOnce(batch []*request) error {
 		f.headSeq, f.headHash, f.headKnown = seq, h, true
 	}
 
+	t0 := time.Now()
 	tx, err := w.pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
 		return fmt.Errorf("beginning batch: %w", err)
 	}
+	t0 = tr("1begin", t0)
 	defer tx.Rollback(context.Background())
 
 	keys := make([]string, 0, len(batch))
@@ -393,10 +395,12 @@ func (f *flusher) flushOnce(batch []*request) error {
 	for id := range wantM {
 		merchantIDs = append(merchantIDs, id)
 	}
+	t0 = tr("2prep", t0)
 	st, err := readBatchState(ctx, tx, keys, origKeys, lockKeys, merchantIDs)
 	if err != nil {
 		return err
 	}
+	t0 = tr("3read", t0)
 	w.mu.Lock()
 	for _, id := range merchantIDs {
 		m, ok := st.merchants[id]
@@ -472,9 +476,11 @@ func (f *flusher) flushOnce(batch []*request) error {
 	}
 	w.mu.Unlock()
 	sb.hash = batchHash(sb.prevHash, sb.chain, sb.seq, sb.entries)
+	t0 = tr("4plan", t0)
 	if err := writeBatch(ctx, tx, sb); err != nil {
 		return err
 	}
+	t0 = tr("5write", t0)
 	if err := tx.Commit(ctx); err != nil {
 		if classify(err) == classUnavailable {
 			// No answer to COMMIT: it may or may not have happened. Find out before the next batch.
@@ -488,6 +494,7 @@ func (f *flusher) flushOnce(batch []*request) error {
 		}
 		return fmt.Errorf("committing batch %s/%d: %w", sb.chain, sb.seq, err)
 	}
+	t0 = tr("6commit", t0)
 	f.headSeq, f.headHash = sb.seq, sb.hash
 	w.mu.Lock()
 	for k := range newAccounts {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poswitch/poswitch/ledger"
 	"github.com/poswitch/poswitch/ledger/pgtest"
 )
 
@@ -29,6 +30,7 @@ func TestRunReportsAllThreePhases(t *testing.T) {
 func BenchmarkLedger(b *testing.B) {
 	db := pgtest.NewDatabase(b)
 	rep, err := Run(context.Background(), db.Owner, db.App, Options{})
+	ledger.TraceDump()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -196,11 +196,17 @@ func splitTrack2(tr string) (pan, expiry string, ok bool) {
 	return pan, expiry, true
 }
 
-// ResponseMTI is the answer's MTI: the function digit goes from request (0) or repeat to response (1).
+// ResponseMTI is the answer's MTI: request (function 0) → 1, advice (2) → 3, notification (4) → 5, and
+// the origin digit (repeat) back to 0. Any other function digit is not a request and is answered as a
+// request of its class would be (xx10), so the answer is always a valid MTI.
 func ResponseMTI(mti string) (string, error) {
 	if len(mti) != 4 || !isDigits(mti) {
 		return "", errors.New("MTI is not 4 digits")
 	}
-	class := mti[2]
-	return mti[:2] + string(class+1) + "0", nil
+	switch fn := mti[2]; fn {
+	case '0', '2', '4':
+		return mti[:2] + string(fn+1) + "0", nil
+	default:
+		return mti[:2] + "10", nil
+	}
 }

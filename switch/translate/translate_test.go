@@ -149,3 +149,12 @@ func TestMaskKeepsSixAndFour(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestResponseMTIIsAlwaysAValidMTI(t *testing.T) {
+	for req, want := range map[string]string{"0200": "0210", "0201": "0210", "0220": "0230", "0421": "0430",
+		"0800": "0810", "0100": "0110", "0090": "0010", "0210": "0210", "0299": "0210"} {
+		if got, err := ResponseMTI(req); err != nil || got != want {
+			t.Errorf("ResponseMTI(%s) = %s, %v; want %s", req, got, err, want)
+		}
+	}
+}
