@@ -66,13 +66,17 @@ func (n *Node) networkAnswer(req *iso8583.Message, t *txn.Transaction) *iso8583.
 	return resp
 }
 
-// pack packs an answer; an answer that cannot be packed is logged and dropped (the terminal times
-// out and reverses), which only a bug in a spec can cause.
+// pack packs an answer. An answer that does not pack because an echoed request field will not (it
+// unpacked but is not valid for its encoding) goes without those echoes; one that still does not pack
+// is logged and dropped (the terminal times out and reverses), which only a bug in a spec can cause.
 func (n *Node) pack(m *iso8583.Message) []byte {
 	b, err := m.Pack()
 	if err != nil {
-		n.log.Error("packing answer", zap.Error(err))
-		return nil
+		translate.DropUnpackableEchoes(m)
+		if b, err = m.Pack(); err != nil {
+			n.log.Error("packing answer", zap.Error(err))
+			return nil
+		}
 	}
 	return b
 }

@@ -19,7 +19,9 @@ func Response(req *iso8583.Message, t *txn.Transaction) (*iso8583.Message, error
 	}
 	resp := iso8583.NewMessage(req.GetSpec())
 	resp.MTI(mti)
-	echo(resp, req, 0)
+	if err := copyFields(resp, req, echoed); err != nil {
+		return nil, err
+	}
 	if err := setString(resp, 37, t.RRN); err != nil {
 		return nil, err
 	}
@@ -51,23 +53,25 @@ func FormatErrorResponse(req *iso8583.Message, badField int) *iso8583.Message {
 		rmti = "0010"
 	}
 	resp.MTI(rmti)
-	echo(resp, req, badField)
-	_ = resp.Field(39, txn.RCFormatError)
-	return resp
-}
-
-// echo copies the echoed fields of req that were read (those before badField, when it is not 0). A
-// field can unpack yet not pack again (a BCD nibble A-F where digits belong): it is left out rather
-// than cost the terminal its answer.
-func echo(resp, req *iso8583.Message, badField int) {
 	for _, id := range echoed {
+		// Fields from the malformed one on were never read; copy the ones that were.
 		if badField > 0 && id >= badField {
 			break
 		}
 		if copyFields(resp, req, []int{id}) != nil {
 			resp.UnsetField(id)
-			continue
 		}
+	}
+	_ = resp.Field(39, txn.RCFormatError)
+	DropUnpackableEchoes(resp)
+	return resp
+}
+
+// DropUnpackableEchoes removes echoed fields that do not pack. A field can unpack yet not pack again
+// (a BCD nibble A-F where digits belong); leaving it out costs the terminal an echo, keeping it would
+// cost the terminal its answer. The switch calls it only when an answer fails to pack.
+func DropUnpackableEchoes(resp *iso8583.Message) {
+	for _, id := range echoed {
 		if f := resp.GetField(id); f != nil {
 			if _, err := f.Pack(); err != nil {
 				resp.UnsetField(id)
