@@ -17,20 +17,39 @@ import (
 	"github.com/poswitch/poswitch/simulator/issuersim"
 	"github.com/poswitch/poswitch/simulator/terminalsim"
 	"github.com/poswitch/poswitch/specs"
+	"github.com/poswitch/poswitch/switch/txn"
 )
 
 // purchaseRC sends one purchase and returns field 39 and how long the answer took.
 func purchaseRC(t *testing.T, c *terminalsim.Client, term terminalsim.Terminal, card cards.Card, stan int) (string, time.Duration) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	return sendReq(t, c, purchaseReq(term, card, stan))
+}
+
+func purchaseReq(term terminalsim.Terminal, card cards.Card, stan int) *iso8583.Message {
+	return terminalsim.NewPurchase(term, card, 1234, card.Currency, stan)
+}
+
+// sendReq sends a request and returns field 39 of the answer and how long it took.
+func sendReq(t *testing.T, c *terminalsim.Client, req *iso8583.Message) (string, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
-	resp, err := c.Send(ctx, terminalsim.NewPurchase(term, card, 1234, card.Currency, stan))
+	resp, err := c.Send(ctx, req)
 	if err != nil {
-		t.Fatalf("stan %d: no answer: %v", stan, err)
+		stan, _ := req.GetString(11)
+		t.Fatalf("stan %s: no answer: %v", stan, err)
 	}
 	rc, _ := resp.GetString(39)
 	return rc, time.Since(start)
+}
+
+// keyOf is the identity key the switch gives a purchase from terminal tid.
+func keyOf(req *iso8583.Message, tid string) string {
+	f7, _ := req.GetString(7)
+	f11, _ := req.GetString(11)
+	return txn.IdentityKey("10000000001", tid, f11, f7, txn.MTIClass("0200"))
 }
 
 func TestKilledIssuerGives91AndTheLinkComesBack(t *testing.T) {

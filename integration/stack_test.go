@@ -39,6 +39,7 @@ type stack struct {
 	yaml      string
 	keys      *keyceremony.Estate
 	hsm       *hsm.HSM
+	appURL    string
 }
 
 type stackOptions struct {
@@ -53,6 +54,8 @@ type stackOptions struct {
 	pinPads map[int]string
 	// remoteHSM puts the switch's HSM behind `hsm serve` over TCP instead of in-process.
 	remoteHSM bool
+	// appURL rewrites the database URL the switch books through (to put a proxy in the way).
+	appURL func(string) string
 }
 
 // startStack starts issuer-sims for bank-a and bank-b, a switch routing the catalogue's BINs to them,
@@ -123,6 +126,11 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		s.issuers[id] = is
 		t.Cleanup(func() { is.Close() })
 	}
+	if o.appURL != nil {
+		s.appURL = o.appURL(s.db.App)
+	} else {
+		s.appURL = s.db.App
+	}
 	s.yaml = s.configYAML(o)
 	cfg, err := config.Parse("integration.yaml", []byte(s.yaml))
 	if err != nil {
@@ -149,7 +157,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 func (s *stack) configYAML(o stackOptions) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node:\n  acquirer_id: \"10000000001\"\n")
-	fmt.Fprintf(&b, "database:\n  url: %q\n  owner_url: %q\n", s.db.App, s.db.Owner)
+	fmt.Fprintf(&b, "database:\n  url: %q\n  owner_url: %q\n", s.appURL, s.db.Owner)
 	b.WriteString("listeners:\n")
 	for _, d := range o.dialects {
 		fmt.Fprintf(&b, "  - name: %s\n    address: 127.0.0.1:0\n    dialect: %s\n    tpdu: %v\n", d, d, o.tpdu)
