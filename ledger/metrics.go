@@ -13,6 +13,9 @@ type metrics struct {
 	batches     prometheus.Counter
 	batchSize   prometheus.Histogram
 	commit      prometheus.Histogram
+	// blindRetries counts blind batches the database refused (a repeat of a booked key, a cycle
+	// closed, a chain moved) that were tried again read-first.
+	blindRetries prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,9 +31,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Bookings per committed batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "poswitch_ledger_batch_seconds",
 			Help: "Time from batch start to commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		blindRetries: prometheus.NewCounter(prometheus.CounterOpts{Name: "poswitch_ledger_blind_batch_retries_total",
+			Help: "Batches written without reading first that the database refused and that were retried read-first."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.bookings, m.conflicts, m.unavailable, m.batches, m.batchSize, m.commit} {
+		for _, c := range []prometheus.Collector{m.bookings, m.conflicts, m.unavailable, m.batches, m.batchSize, m.commit, m.blindRetries} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {

@@ -56,10 +56,10 @@ SELECT e.txn_key, e.id, e.kind, e.status, e.original_key, e.merchant, e.terminal
            AND NOT EXISTS (SELECT 1 FROM journal_entry v WHERE v.consumes = x.txn_key)) r ON e.kind IN ('purchase', 'completion', 'bill_payment')
  WHERE e.txn_key = ANY($1)`
 
-// readBatchState queues the batch's reads on one pgx.Batch and runs them in one round trip.
-func readBatchState(ctx context.Context, tx pgx.Tx, keys, originalKeys, lockKeys, merchantIDs []string) (*batchState, error) {
-	st := &batchState{existing: map[string]*existingEntry{}, originals: map[string]*original{}, merchants: map[string]MerchantSettings{}}
-	var b pgx.Batch
+// queueBatchReads queues the reads one batch needs before its rules run onto b, after the shared
+// cycle lock: the open cycle, the identities already booked, the originals the batch acts on (with
+// their postings) and merchant settings. The caller sends b (one round trip) inside its transaction.
+func queueBatchReads(b *pgx.Batch, st *batchState, keys, originalKeys, lockKeys, merchantIDs []string) {
 	b.Queue(`SELECT pg_advisory_xact_lock_shared($1)`, cycleLockKey)
 	b.Queue(`SELECT id FROM settlement_cycle c WHERE NOT EXISTS (SELECT 1 FROM settlement_close x WHERE x.cycle_id = c.id)
 	          ORDER BY id LIMIT 1`).QueryRow(func(row pgx.Row) error { return row.Scan(&st.cycle) })
@@ -139,13 +139,10 @@ func readBatchState(ctx context.Context, tx pgx.Tx, keys, originalKeys, lockKeys
 			return rows.Err()
 		})
 	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, fmt.Errorf("reading batch state: %w", err)
-	}
-	if st.cycle == 0 {
-		return nil, fmt.Errorf("reading batch state: no open settlement cycle")
-	}
-	return st, nil
+}
+
+func newBatchState() *batchState {
+	return &batchState{existing: map[string]*existingEntry{}, originals: map[string]*original{}, merchants: map[string]MerchantSettings{}}
 }
 
 // sealedBatch is everything one batch writes.
@@ -175,17 +172,27 @@ type rollupKey struct {
 
 type rollup struct{ debit, credit, n int64 }
 
-// writeBatch writes a sealed batch inside tx: the seal first (so a chain conflict fails before the
-// bulk work), then accounts, entries, postings, holds and per-account rollups, by COPY.
+// writeBatch writes a sealed batch inside tx, in one round trip (see queueBatchWrites).
 func writeBatch(ctx context.Context, tx pgx.Tx, sb *sealedBatch) error {
+	var b pgx.Batch
+	queueBatchWrites(&b, sb)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("writing batch %s/%d: %w", sb.chain, sb.seq, err)
+	}
+	return nil
+}
+
+// queueBatchWrites queues everything a sealed batch writes onto b: the seal first (so a chain
+// conflict fails before the bulk work), then accounts, entries, postings, per-account rollups and
+// holds, each one INSERT … SELECT FROM unnest of column arrays. Queued on one pgx.Batch, they cost
+// one network round trip however many rows they carry (COPY would cost one per table).
+func queueBatchWrites(b *pgx.Batch, sb *sealedBatch) {
 	postings := 0
 	for _, e := range sb.entries {
 		postings += len(e.Postings)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO ledger_batch (chain, seq, prev_hash, hash, entry_count, posting_count) VALUES ($1, $2, $3, $4, $5, $6)`,
-		sb.chain, sb.seq, sb.prevHash, sb.hash, len(sb.entries), postings); err != nil {
-		return fmt.Errorf("sealing batch %s/%d: %w", sb.chain, sb.seq, err)
-	}
+	b.Queue(`INSERT INTO ledger_batch (chain, seq, prev_hash, hash, entry_count, posting_count) VALUES ($1, $2, $3, $4, $5, $6)`,
+		sb.chain, sb.seq, sb.prevHash, sb.hash, len(sb.entries), postings)
 	if len(sb.newAccounts) > 0 {
 		names := make([]string, len(sb.newAccounts))
 		curs := make([]string, len(sb.newAccounts))
@@ -193,29 +200,40 @@ func writeBatch(ctx context.Context, tx pgx.Tx, sb *sealedBatch) error {
 		for i, a := range sb.newAccounts {
 			names[i], curs[i], kinds[i] = a.name, a.currency, accountKind(a.name)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO account (name, currency, kind) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-		                           ON CONFLICT DO NOTHING`, names, curs, kinds); err != nil {
-			return fmt.Errorf("opening accounts: %w", err)
-		}
+		b.Queue(`INSERT INTO account (name, currency, kind) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+		          ON CONFLICT DO NOTHING`, names, curs, kinds)
 	}
-	entries := sb.entries
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"journal_entry"}, entryColumns, pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
-		e := entries[i]
-		var consumes any
-		if e.Consumes != "" {
-			consumes = e.Consumes
-		}
-		return []any{[16]byte(e.ID), e.Key, e.Kind, e.Status, e.Reason, e.Flags, e.OriginalKey, consumes, e.Merchant,
-			e.Terminal, e.Issuer, e.Currency, e.Amount, e.Fee, e.Cycle, e.STAN, e.RRN, e.AuthCode, e.EntryMode,
-			e.PANMasked, e.PANHash, e.ContentHash, e.At, sb.chain, sb.seq}, nil
-	})); err != nil {
-		return fmt.Errorf("copying %d entries: %w", len(entries), err)
-	}
-	rows := make([][]any, 0, postings)
+	n := len(sb.entries)
+	var (
+		ids                                                         = make([][16]byte, n)
+		keys, kinds, statuses, reasons, origs, merchants            = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		terminals, issuers, curs, stans, rrns, auths, modes, masked = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		consumes                                                    = make([]*string, n)
+		flags                                                       = make([]int16, n)
+		amounts, fees, cycles                                       = make([]int64, n), make([]int64, n), make([]int64, n)
+		panHashes, contentHashes                                    = make([][]byte, n), make([][]byte, n)
+		ats                                                         = make([]time.Time, n)
+	)
 	rollups := map[rollupKey]*rollup{}
-	for _, e := range entries {
+	var (
+		pEntries          = make([][16]byte, 0, postings)
+		pSeqs             = make([]int16, 0, postings)
+		pAccounts, pCurs  = make([]string, 0, postings), make([]string, 0, postings)
+		pAmounts, pCycles = make([]int64, 0, postings), make([]int64, 0, postings)
+	)
+	for i, e := range sb.entries {
+		ids[i], keys[i], kinds[i], statuses[i], reasons[i], flags[i] = e.ID, e.Key, e.Kind, e.Status, e.Reason, e.Flags
+		origs[i], merchants[i], terminals[i], issuers[i], curs[i] = e.OriginalKey, e.Merchant, e.Terminal, e.Issuer, e.Currency
+		if e.Consumes != "" {
+			c := e.Consumes
+			consumes[i] = &c
+		}
+		amounts[i], fees[i], cycles[i] = e.Amount, e.Fee, e.Cycle
+		stans[i], rrns[i], auths[i], modes[i], masked[i] = e.STAN, e.RRN, e.AuthCode, e.EntryMode, e.PANMasked
+		panHashes[i], contentHashes[i], ats[i] = e.PANHash, e.ContentHash, e.At
 		for _, p := range e.Postings {
-			rows = append(rows, []any{[16]byte(e.ID), p.Seq, p.Account, p.Currency, p.Amount, p.Cycle})
+			pEntries, pSeqs, pAccounts = append(pEntries, e.ID), append(pSeqs, p.Seq), append(pAccounts, p.Account)
+			pCurs, pAmounts, pCycles = append(pCurs, p.Currency), append(pAmounts, p.Amount), append(pCycles, p.Cycle)
 			if !rolledUp(p.Account) {
 				continue
 			}
@@ -233,30 +251,44 @@ func writeBatch(ctx context.Context, tx pgx.Tx, sb *sealedBatch) error {
 			r.n++
 		}
 	}
-	if len(rows) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"posting"}, postingColumns, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("copying %d postings: %w", len(rows), err)
-		}
+	if n > 0 {
+		b.Queue(`INSERT INTO journal_entry (id, txn_key, kind, status, reason, flags, original_key, consumes, merchant, terminal, issuer,
+		           currency, amount, fee, cycle_id, stan, rrn, auth_code, entry_mode, pan_masked, pan_hash, content_hash, txn_at, chain, batch_seq)
+		         SELECT u.*, $24, $25 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int2[], $7::text[], $8::text[],
+		           $9::text[], $10::text[], $11::text[], $12::text[], $13::int8[], $14::int8[], $15::int8[], $16::text[], $17::text[], $18::text[],
+		           $19::text[], $20::text[], $21::bytea[], $22::bytea[], $23::timestamptz[]) AS u`,
+			ids, keys, kinds, statuses, reasons, flags, origs, consumes, merchants, terminals, issuers, curs, amounts, fees, cycles,
+			stans, rrns, auths, modes, masked, panHashes, contentHashes, ats, sb.chain, sb.seq)
+	}
+	if len(pEntries) > 0 {
+		b.Queue(`INSERT INTO posting (entry_id, seq, account, currency, amount, cycle_id)
+		         SELECT * FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::text[], $5::int8[], $6::int8[])`,
+			pEntries, pSeqs, pAccounts, pCurs, pAmounts, pCycles)
 	}
 	if len(rollups) > 0 {
-		rrows := make([][]any, 0, len(rollups))
+		var accs, rcurs []string
+		var rcycles, debits, credits []int64
+		var counts []int32
 		for k, r := range rollups {
-			rrows = append(rrows, []any{sb.chain, sb.seq, k.account, k.currency, k.cycle, r.debit, r.credit, r.n})
+			accs, rcurs, rcycles = append(accs, k.account), append(rcurs, k.currency), append(rcycles, k.cycle)
+			debits, credits, counts = append(debits, r.debit), append(credits, r.credit), append(counts, int32(r.n))
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"balance_rollup"}, rollupColumns, pgx.CopyFromRows(rrows)); err != nil {
-			return fmt.Errorf("copying %d rollups: %w", len(rrows), err)
-		}
+		b.Queue(`INSERT INTO balance_rollup (chain, seq, account, currency, cycle_id, debit, credit, postings)
+		         SELECT $1, $2, u.* FROM unnest($3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::int4[]) AS u`,
+			sb.chain, sb.seq, accs, rcurs, rcycles, debits, credits, counts)
 	}
 	if len(sb.holds) > 0 {
-		hrows := make([][]any, len(sb.holds))
+		hkeys, hm, hi, hc := make([]string, len(sb.holds)), make([]string, len(sb.holds)), make([]string, len(sb.holds)), make([]string, len(sb.holds))
+		hids := make([][16]byte, len(sb.holds))
+		hamounts := make([]int64, len(sb.holds))
+		hexp := make([]time.Time, len(sb.holds))
 		for i, h := range sb.holds {
-			hrows[i] = []any{h.key, [16]byte(h.id), h.merchant, h.issuer, h.currency, h.amount, h.expiresAt}
+			hkeys[i], hids[i], hm[i], hi[i], hc[i], hamounts[i], hexp[i] = h.key, h.id, h.merchant, h.issuer, h.currency, h.amount, h.expiresAt
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"hold"}, holdColumns, pgx.CopyFromRows(hrows)); err != nil {
-			return fmt.Errorf("copying %d holds: %w", len(hrows), err)
-		}
+		b.Queue(`INSERT INTO hold (txn_key, entry_id, merchant, issuer, currency, amount, expires_at)
+		         SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::timestamptz[])`,
+			hkeys, hids, hm, hi, hc, hamounts, hexp)
 	}
-	return nil
 }
 
 // rolledUp says whether an account's balance is kept in per-batch rollups: the hot system
@@ -264,15 +296,6 @@ func writeBatch(ctx context.Context, tx pgx.Tx, sb *sealedBatch) error {
 // A merchant's account is touched by few entries per batch, so a rollup row would cost as much as
 // its postings; its balance is summed from its postings (indexed by account).
 func rolledUp(account string) bool { return !strings.HasPrefix(account, prefixMerchant) }
-
-var (
-	entryColumns = []string{"id", "txn_key", "kind", "status", "reason", "flags", "original_key", "consumes", "merchant",
-		"terminal", "issuer", "currency", "amount", "fee", "cycle_id", "stan", "rrn", "auth_code", "entry_mode",
-		"pan_masked", "pan_hash", "content_hash", "txn_at", "chain", "batch_seq"}
-	postingColumns = []string{"entry_id", "seq", "account", "currency", "amount", "cycle_id"}
-	rollupColumns  = []string{"chain", "seq", "account", "currency", "cycle_id", "debit", "credit", "postings"}
-	holdColumns    = []string{"txn_key", "entry_id", "merchant", "issuer", "currency", "amount", "expires_at"}
-)
 
 // chainHead reads the newest batch of a chain.
 func chainHead(ctx context.Context, q interface {

@@ -19,7 +19,10 @@ type WriterConfig struct {
 	// Chain is the hash chain this writer seals its batches into; one per switch node. Default:
 	// the host name. Two writers on one chain work (they retry on a sequence clash) but contend.
 	Chain string
-	// BatchWindow is how long a batch waits for more bookings after its first one. Default 2ms.
+	// BatchWindow is how long a batch may wait for more bookings after taking everything queued.
+	// Default 0: classic group commit — a flusher writes whatever queued while its previous batch
+	// was committing, at once, so batches grow with load and an idle writer adds no delay. A
+	// window only adds latency unless commits are far cheaper than the arrival gap.
 	BatchWindow time.Duration
 	// MaxBatchBookings bounds the bookings in one database transaction. Default 2000.
 	MaxBatchBookings int
@@ -52,8 +55,8 @@ func (c WriterConfig) withDefaults() WriterConfig {
 		}
 		c.Chain = h
 	}
-	if c.BatchWindow <= 0 {
-		c.BatchWindow = 2 * time.Millisecond
+	if c.BatchWindow < 0 {
+		c.BatchWindow = 0
 	}
 	if c.MaxBatchBookings <= 0 {
 		c.MaxBatchBookings = 2000
@@ -71,7 +74,7 @@ func (c WriterConfig) withDefaults() WriterConfig {
 		c.MerchantTTL = 30 * time.Second
 	}
 	if c.Flushers <= 0 {
-		c.Flushers = 2
+		c.Flushers = DefaultFlushers
 	}
 	if c.Flushers > maxFlushers {
 		c.Flushers = maxFlushers
@@ -83,8 +86,14 @@ func (c WriterConfig) withDefaults() WriterConfig {
 // or the chain sequence); each retry re-reads the state, so the loser sees the winner's entries.
 const maxBatchAttempts = 4
 
+// DefaultFlushers is WriterConfig.Flushers when unset.
+const DefaultFlushers = 2
+
 // maxFlushers bounds concurrent batches (and so chains per writer).
 const maxFlushers = 16
+
+// blindBackoffBatches is how many batches read before writing after a blind batch was refused.
+const blindBackoffBatches = 16
 
 // Writer is the group-commit ledger writer: Book from any number of goroutines, Run in one.
 // Bookings are gathered into batches, each written in one PostgreSQL transaction and sealed into the
@@ -114,6 +123,14 @@ type flusher struct {
 	headSeq   int64
 	headHash  []byte
 	inDoubt   *doubtfulBatch
+	// comp are compensating reversals found by resolveDoubt, kept until a batch holding them commits.
+	comp []*request
+	// cycle is the open settlement cycle the last batch wrote into (0: unknown). A batch that needs
+	// nothing else from the database writes into it blind; the database refuses if it closed since.
+	cycle int64
+	// readFirst counts batches that must read before writing, after a blind write lost (a key was
+	// already booked, the cycle closed, the chain moved): a storm of repeats costs one wasted try.
+	readFirst int
 }
 
 type cachedMerchant struct {
@@ -128,6 +145,7 @@ type doubtfulBatch struct {
 	hash    []byte
 	probe   EntryID
 	forward []*plan
+	comp    []*request // compensations it carried: booked again if it did not commit
 }
 
 type request struct {
@@ -270,38 +288,52 @@ func (f *flusher) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	batch := make([]*request, 0, w.cfg.MaxBatchBookings)
+	take := func(r *request) {
+		if r.state.CompareAndSwap(reqQueued, reqTaken) {
+			batch = append(batch, r)
+		}
+	}
 	for {
 		batch = batch[:0]
 		select {
 		case <-ctx.Done():
 			return
 		case r := <-f.queue:
-			if r.state.CompareAndSwap(reqQueued, reqTaken) {
-				batch = append(batch, r)
-			}
+			take(r)
 		}
-		if len(batch) == 0 {
-			continue
-		}
-		timer.Reset(w.cfg.BatchWindow)
-	gather:
+		// Group commit: everything that queued up while the previous batch was committing goes
+		// into this one, at once. Under load the batch grows with the commit time; when idle a
+		// booking is written without waiting for company.
+	drain:
 		for len(batch) < w.cfg.MaxBatchBookings {
 			select {
 			case r := <-f.queue:
-				if r.state.CompareAndSwap(reqQueued, reqTaken) {
-					batch = append(batch, r)
-				}
-			case <-timer.C:
-				break gather
-			}
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
+				take(r)
 			default:
+				break drain
 			}
 		}
-		f.flush(batch)
+		if w.cfg.BatchWindow > 0 && len(batch) > 0 {
+			timer.Reset(w.cfg.BatchWindow)
+		gather:
+			for len(batch) < w.cfg.MaxBatchBookings {
+				select {
+				case r := <-f.queue:
+					take(r)
+				case <-timer.C:
+					break gather
+				}
+			}
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+		if len(batch) > 0 {
+			f.flush(batch)
+		}
 	}
 }
 
@@ -337,6 +369,15 @@ func (f *flusher) flush(batch []*request) {
 
 // flushOnce is one attempt at a batch. It returns an error only if nothing of the batch was
 // acknowledged; requests are finished only after a commit.
+//
+// A batch is at most two round trips plus the commit's fsync. Read-first: BEGIN, the shared cycle
+// lock and every read the rules need (one pipelined round trip), the rules in Go, then every write
+// and COMMIT (one more). Blind: when the batch holds only bookings that act on no original
+// (purchases, pre-authorisations, bill payments), its merchants are cached and the open cycle is
+// known from the previous batch, the reads are skipped and the batch is one round trip — the
+// lock, an assertion that the cycle is still open, the writes, committed at the pipeline's end.
+// If a key was booked before (unique txn_key), the cycle closed or the chain moved, the database
+// refuses the whole blind batch and it is tried again read-first.
 func (f *flusher) flushOnce(batch []*request) error {
 	w := f.w
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.CommitTimeout)
@@ -348,7 +389,10 @@ func (f *flusher) flushOnce(batch []*request) error {
 		if err != nil {
 			return err
 		}
-		batch = append(comp, batch...)
+		f.comp = append(f.comp, comp...)
+	}
+	if len(f.comp) > 0 {
+		batch = append(append([]*request(nil), f.comp...), batch...)
 	}
 	if !f.headKnown {
 		seq, h, err := chainHead(ctx, w.pool, f.chain)
@@ -357,14 +401,6 @@ func (f *flusher) flushOnce(batch []*request) error {
 		}
 		f.headSeq, f.headHash, f.headKnown = seq, h, true
 	}
-
-	t0 := time.Now()
-	tx, err := w.pool.BeginTx(ctx, pgx.TxOptions{})
-	if err != nil {
-		return fmt.Errorf("beginning batch: %w", err)
-	}
-	t0 = tr("1begin", t0)
-	defer tx.Rollback(context.Background())
 
 	keys := make([]string, 0, len(batch))
 	var origKeys, lockKeys, merchantIDs []string
@@ -395,12 +431,41 @@ func (f *flusher) flushOnce(batch []*request) error {
 	for id := range wantM {
 		merchantIDs = append(merchantIDs, id)
 	}
-	t0 = tr("2prep", t0)
-	st, err := readBatchState(ctx, tx, keys, origKeys, lockKeys, merchantIDs)
-	if err != nil {
-		return err
+	blind := f.cycle != 0 && f.readFirst == 0 && len(origKeys) == 0 && len(merchantIDs) == 0
+	if f.readFirst > 0 {
+		f.readFirst--
 	}
-	t0 = tr("3read", t0)
+
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquiring a connection for a batch: %w", err)
+	}
+	defer func() {
+		// A failed pipeline leaves an explicit transaction open and aborted: end it before the
+		// connection goes back to the pool (a broken connection is discarded by the pool).
+		if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+			rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
+			_, _ = conn.Exec(rctx, "ROLLBACK")
+			rcancel()
+		}
+		conn.Release()
+	}()
+
+	st := newBatchState()
+	if blind {
+		st.cycle = f.cycle
+	} else {
+		var rb pgx.Batch
+		rb.Queue(`BEGIN`)
+		queueBatchReads(&rb, st, keys, origKeys, lockKeys, merchantIDs)
+		if err := conn.SendBatch(ctx, &rb).Close(); err != nil {
+			return fmt.Errorf("reading batch state: %w", err)
+		}
+		if st.cycle == 0 {
+			return fmt.Errorf("reading batch state: no open settlement cycle")
+		}
+		f.cycle = st.cycle
+	}
 	w.mu.Lock()
 	for _, id := range merchantIDs {
 		m, ok := st.merchants[id]
@@ -447,10 +512,12 @@ func (f *flusher) flushOnce(batch []*request) error {
 		plans = append(plans, p)
 	}
 	if len(plans) == 0 {
-		// Nothing new: answer from the stored entries without sealing an empty batch.
-		if err := tx.Commit(ctx); err != nil {
+		// Nothing new (only possible read-first): answer from the stored entries without sealing
+		// an empty batch.
+		if _, err := conn.Exec(ctx, `COMMIT`); err != nil {
 			return fmt.Errorf("committing read-only batch: %w", err)
 		}
+		f.comp = nil
 		w.answer(batch, outcomes, st.cycle)
 		return nil
 	}
@@ -476,25 +543,39 @@ func (f *flusher) flushOnce(batch []*request) error {
 	}
 	w.mu.Unlock()
 	sb.hash = batchHash(sb.prevHash, sb.chain, sb.seq, sb.entries)
-	t0 = tr("4plan", t0)
-	if err := writeBatch(ctx, tx, sb); err != nil {
-		return err
+
+	var wb pgx.Batch
+	if blind {
+		// No explicit transaction: the pipeline's statements run in one implicit transaction that
+		// commits at its Sync, or rolls back entirely if any statement fails.
+		wb.Queue(`SELECT pg_advisory_xact_lock_shared($1)`, cycleLockKey)
+		wb.Queue(`SELECT ledger_assert_open_cycle($1)`, st.cycle)
 	}
-	t0 = tr("5write", t0)
-	if err := tx.Commit(ctx); err != nil {
-		if classify(err) == classUnavailable {
-			// No answer to COMMIT: it may or may not have happened. Find out before the next batch.
+	queueBatchWrites(&wb, sb)
+	if !blind {
+		wb.Queue(`COMMIT`)
+	}
+	if err := conn.SendBatch(ctx, &wb).Close(); err != nil {
+		switch classify(err) {
+		case classUnavailable:
+			// No answer: the commit may or may not have happened. Find out before the next batch.
 			d := &doubtfulBatch{seq: sb.seq, hash: sb.hash, probe: plans[0].id}
 			for _, p := range plans {
 				if p.status == StatusBooked && p.b.Kind.compensable() {
 					d.forward = append(d.forward, p)
 				}
 			}
+			d.comp, f.comp = f.comp, nil
 			f.inDoubt = d
+		case classRetry:
+			if blind {
+				f.readFirst = blindBackoffBatches
+				w.m.blindRetries.Inc()
+			}
 		}
-		return fmt.Errorf("committing batch %s/%d: %w", sb.chain, sb.seq, err)
+		return fmt.Errorf("writing and committing batch %s/%d: %w", sb.chain, sb.seq, err)
 	}
-	t0 = tr("6commit", t0)
+	f.comp = nil
 	f.headSeq, f.headHash = sb.seq, sb.hash
 	w.mu.Lock()
 	for k := range newAccounts {
@@ -576,7 +657,7 @@ func (f *flusher) resolveDoubt(ctx context.Context) ([]*request, error) {
 	f.headKnown = false
 	if !committed {
 		w.log.Info("unconfirmed batch did not commit", zap.Int64("seq", d.seq))
-		return nil, nil
+		return d.comp, nil
 	}
 	w.log.Warn("unconfirmed batch did commit; reversing its declined bookings", zap.Int64("seq", d.seq), zap.Int("bookings", len(d.forward)))
 	var comp []*request

@@ -207,7 +207,7 @@ func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server, keys *key
 	b.WriteString("database:\n")
 	fmt.Fprintf(&b, "  url: %q         # the application role; books through the group-commit writer\n", spec.AppURL)
 	fmt.Fprintf(&b, "  owner_url: %q   # runs the migrations at start\n", spec.OwnerURL)
-	b.WriteString("  batch_window: 2ms\n  max_batch: 2000\n  max_connections: 8\n")
+	b.WriteString("  batch_window: 0s   # group commit: each batch takes what queued during the previous commit\n  max_batch: 2000\n  max_connections: 8\n")
 	if spec.LMKFile != "" {
 		fmt.Fprintf(&b, "hsm:\n  mode: in-process\n  lmk_file: %q   # development LMK: never commit a real one\n", spec.LMKFile)
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/poswitch/poswitch/ledger"
 	"github.com/poswitch/poswitch/ledger/pgtest"
 )
 
@@ -30,7 +29,6 @@ func TestRunReportsAllThreePhases(t *testing.T) {
 func BenchmarkLedger(b *testing.B) {
 	db := pgtest.NewDatabase(b)
 	rep, err := Run(context.Background(), db.Owner, db.App, Options{})
-	ledger.TraceDump()
 	if err != nil {
 		b.Fatal(err)
 	}

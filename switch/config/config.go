@@ -137,7 +137,6 @@ const (
 	defaultMaxReconnectWait         = 5 * time.Second
 	defaultMaxConnections           = 20000
 	defaultMaxInFlightPerConnection = 64
-	defaultBatchWindow              = 2 * time.Millisecond
 	defaultMaxBatch                 = 2000
 )
 
@@ -216,9 +215,6 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Database.OwnerURL == "" {
 		c.Database.OwnerURL = c.Database.URL
-	}
-	if c.Database.BatchWindow == 0 {
-		c.Database.BatchWindow = Duration(defaultBatchWindow)
 	}
 	if c.Database.MaxBatch == 0 {
 		c.Database.MaxBatch = defaultMaxBatch
