@@ -21,6 +21,8 @@ type HSM struct {
 	// panKey keys PANDigest (pandigest.go).
 	panKey    []byte
 	panDigest panDigesters
+	// panSealKey keys SealPAN and OpenPAN (panseal.go).
+	panSealKey []byte
 }
 
 type (
@@ -63,7 +65,8 @@ func New(lmk []byte, opts ...Option) (*HSM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preparing LMK: %w", err)
 	}
-	h := &HSM{lmk: kbpk, lmkKCV: k.kcv, random: rand.Reader, panKey: derivePANDigestKey(lmk)}
+	h := &HSM{lmk: kbpk, lmkKCV: k.kcv, random: rand.Reader, panKey: derivePANDigestKey(lmk),
+		panSealKey: derivePANSealKey(lmk)}
 	h.cache.maxKeys = defaultMaxCachedKeys
 	for _, o := range opts {
 		o(h)

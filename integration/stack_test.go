@@ -89,7 +89,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		if s.keys, err = keyceremony.Run(ctx, s.hsm, []string{cards.BankA, cards.BankB}, kinds); err != nil {
 			t.Fatal(err)
 		}
-		parts = node.Parts{HSM: s.hsm, Digest: s.hsm}
+		parts = node.Parts{HSM: s.hsm, Digest: s.hsm, Vault: s.hsm}
 		if o.remoteHSM {
 			srv, err := service.NewServer(s.hsm, service.Config{})
 			if err != nil {

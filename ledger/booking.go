@@ -69,6 +69,7 @@ const (
 	maxAmountMinor = 999_999_999_999 // ISO 8583 field 4 holds 12 digits
 	maxKeyBytes    = 200
 	maxFieldBytes  = 64
+	maxTraceDigits = 12 // issuer STAN and time; journal_entry checks the same
 )
 
 // Booking is one transaction handed to the ledger by the switch.
@@ -90,6 +91,12 @@ type Booking struct {
 	At          time.Time // transaction time, recorded on the entry
 	// HoldExpiresAt is when a pre-authorisation hold lapses; zero means At + WriterConfig.HoldTTL.
 	HoldExpiresAt time.Time
+	// IssuerSTAN and IssuerTime are the issuer trace: field 11 and field 7 of the message the
+	// switch sent the issuer for this transaction ("" when it sent none). A later reversal at the
+	// issuer names the original by them (IssuerTraceOf). They are stored on the entry but are not
+	// part of its content hash (a retry goes out under a new trace) nor of the batch seal.
+	IssuerSTAN string
+	IssuerTime string
 }
 
 // Result is what the ledger did with a booking. Outcomes of rules (nothing to reverse, refund
@@ -171,6 +178,11 @@ func (b *Booking) validate() error {
 	}
 	if strings.ContainsAny(b.Merchant+b.Issuer, ":") {
 		return bad("merchant and issuer ids may not contain ':' (it separates account names)")
+	}
+	for name, v := range map[string]string{"issuer STAN": b.IssuerSTAN, "issuer time": b.IssuerTime} {
+		if v != "" && (len(v) > maxTraceDigits || strings.Trim(v, "0123456789") != "") {
+			return bad("%s must be 1..%d digits", name, maxTraceDigits)
+		}
 	}
 	if looksLikeClearPAN(b.PANMasked) {
 		return bad("masked PAN holds a run of 11 or more digits; pass first 6 + last 4 only")

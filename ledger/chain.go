@@ -51,6 +51,10 @@ type entryRecord struct {
 	ContentHash []byte
 	At          time.Time
 	Postings    []postingRecord
+	// IssuerSTAN and IssuerTime (the issuer trace) are stored with the entry but not sealed:
+	// batchHash leaves them out, so entries written before they existed verify unchanged.
+	IssuerSTAN string
+	IssuerTime string
 }
 
 type postingRecord struct {

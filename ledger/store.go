@@ -208,7 +208,7 @@ func queueBatchWrites(b *pgx.Batch, sb *sealedBatch) {
 		ids                                                         = make([][16]byte, n)
 		keys, kinds, statuses, reasons, origs, merchants            = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		terminals, issuers, curs, stans, rrns, auths, modes, masked = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		consumes                                                    = make([]*string, n)
+		consumes, issuerSTANs, issuerTimes                          = make([]*string, n), make([]*string, n), make([]*string, n)
 		flags                                                       = make([]int16, n)
 		amounts, fees, cycles                                       = make([]int64, n), make([]int64, n), make([]int64, n)
 		panHashes, contentHashes                                    = make([][]byte, n), make([][]byte, n)
@@ -227,6 +227,10 @@ func queueBatchWrites(b *pgx.Batch, sb *sealedBatch) {
 		if e.Consumes != "" {
 			c := e.Consumes
 			consumes[i] = &c
+		}
+		if e.IssuerSTAN != "" || e.IssuerTime != "" {
+			st, tm := e.IssuerSTAN, e.IssuerTime
+			issuerSTANs[i], issuerTimes[i] = &st, &tm
 		}
 		amounts[i], fees[i], cycles[i] = e.Amount, e.Fee, e.Cycle
 		stans[i], rrns[i], auths[i], modes[i], masked[i] = e.STAN, e.RRN, e.AuthCode, e.EntryMode, e.PANMasked
@@ -253,12 +257,13 @@ func queueBatchWrites(b *pgx.Batch, sb *sealedBatch) {
 	}
 	if n > 0 {
 		b.Queue(`INSERT INTO journal_entry (id, txn_key, kind, status, reason, flags, original_key, consumes, merchant, terminal, issuer,
-		           currency, amount, fee, cycle_id, stan, rrn, auth_code, entry_mode, pan_masked, pan_hash, content_hash, txn_at, chain, batch_seq)
-		         SELECT u.*, $24, $25 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int2[], $7::text[], $8::text[],
+		           currency, amount, fee, cycle_id, stan, rrn, auth_code, entry_mode, pan_masked, pan_hash, content_hash, txn_at,
+		           issuer_stan, issuer_time, chain, batch_seq)
+		         SELECT u.*, $26, $27 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int2[], $7::text[], $8::text[],
 		           $9::text[], $10::text[], $11::text[], $12::text[], $13::int8[], $14::int8[], $15::int8[], $16::text[], $17::text[], $18::text[],
-		           $19::text[], $20::text[], $21::bytea[], $22::bytea[], $23::timestamptz[]) AS u`,
+		           $19::text[], $20::text[], $21::bytea[], $22::bytea[], $23::timestamptz[], $24::text[], $25::text[]) AS u`,
 			ids, keys, kinds, statuses, reasons, flags, origs, consumes, merchants, terminals, issuers, curs, amounts, fees, cycles,
-			stans, rrns, auths, modes, masked, panHashes, contentHashes, ats, sb.chain, sb.seq)
+			stans, rrns, auths, modes, masked, panHashes, contentHashes, ats, issuerSTANs, issuerTimes, sb.chain, sb.seq)
 	}
 	if len(pEntries) > 0 {
 		b.Queue(`INSERT INTO posting (entry_id, seq, account, currency, amount, cycle_id)

@@ -702,7 +702,7 @@ func (p *plan) record(cycle int64) *entryRecord {
 		Flags: flags, OriginalKey: p.b.OriginalKey, Consumes: p.consumes, Merchant: p.merchant, Terminal: p.b.Terminal,
 		Issuer: p.issuer, Currency: p.b.Currency, Amount: p.amount, Fee: p.fee, Cycle: cycle, STAN: p.b.STAN,
 		RRN: p.b.RRN, AuthCode: p.b.AuthCode, EntryMode: p.b.EntryMode, PANMasked: p.b.PANMasked,
-		PANHash: p.b.PANHash, ContentHash: p.contentHash, At: p.b.At}
+		PANHash: p.b.PANHash, ContentHash: p.contentHash, At: p.b.At, IssuerSTAN: p.b.IssuerSTAN, IssuerTime: p.b.IssuerTime}
 	for i, ps := range p.postings {
 		e.Postings = append(e.Postings, postingRecord{Seq: int16(i), Account: ps.Account, Currency: ps.Currency, Amount: ps.Amount, Cycle: cycle})
 	}

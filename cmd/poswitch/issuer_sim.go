@@ -48,9 +48,13 @@ func newIssuerSimCmd() *cobra.Command {
 			}
 			st := srv.Stats()
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "issuer-sim %s: %d connections, %d sign-ons, %d echoes, %d sign-offs, %d reversals (%d restored money), %d duplicates, %d unanswered, %d bad messages\n",
+			fmt.Fprintf(out, "issuer-sim %s: %d connections, %d sign-ons, %d echoes, %d sign-offs, %d reversals (%d restored money, %d of unknown originals), %d advices, %d duplicates, %d unanswered, %d bad messages\n",
 				srv.Addr(), st.Connections, st.SignOns, st.Echoes, st.SignOffs, st.Reversals, st.ReversalsApplied,
-				st.Duplicates, st.Unanswered, st.BadMessages)
+				st.ReversalsUnknown, st.Advices, st.Duplicates, st.Unanswered, st.BadMessages)
+			if cfg.Faults != (issuersim.Faults{}) {
+				fmt.Fprintf(out, "  faults: %d answers dropped, %d delayed, %d connections closed, %d sign-ons refused\n",
+					st.Dropped, st.Delayed, st.Closed, st.SignOnsRefused)
+			}
 			for _, m := range []map[string]int64{st.Requests, st.Responses} {
 				keys := make([]string, 0, len(m))
 				for k := range m {
@@ -71,6 +75,13 @@ func newIssuerSimCmd() *cobra.Command {
 	f.DurationVar(&cfg.Jitter, "jitter", 0, "extra random delay in [0, jitter) per answer")
 	f.IntVar(&cfg.MaxConns, "max-conns", 1024, "concurrent connections accepted")
 	f.IntVar(&cfg.MaxInFlightPerConn, "max-inflight", 1024, "requests in flight per connection")
+	f.IntVar(&cfg.MaxRecords, "max-records", 1_000_000, "financial requests and advices remembered (duplicates, reversals); the oldest are forgotten")
+	f.Float64Var(&cfg.Faults.DropShare, "drop", 0, "share of financial answers to drop after processing the request, 0 to 1")
+	f.Float64Var(&cfg.Faults.DelayShare, "delay-share", 0, "share of financial answers to send late, 0 to 1 (needs --delay)")
+	f.DurationVar(&cfg.Faults.Delay, "delay", 0, "how much later a delayed answer is sent, e.g. 15s (past the switch's timeout)")
+	f.Float64Var(&cfg.Faults.CloseShare, "close-share", 0, "share of financial requests answered by closing the connection, 0 to 1")
+	f.BoolVar(&cfg.Faults.RefuseSignOn, "refuse-sign-on", false, "answer sign-on (0800, 70=001) with 91 so links never come up")
+	f.Uint64Var(&cfg.Faults.Seed, "seed", 0, "seed choosing which requests are faulted")
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or console")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd

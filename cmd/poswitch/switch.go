@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -24,7 +25,9 @@ func newSwitchCmd() *cobra.Command {
 		Short: "Run the switch: terminal listeners, issuer links, HSM and ledger from one YAML file",
 		Long: `Run one switch node. The configuration file (docs/configuration.md) names the listeners,
 issuers, BIN routes, merchants, terminals, the database and the HSM. A bad file fails at start with
-its file name, line, key and reason. The ledger is migrated at start. SIGINT or SIGTERM stops the
+its file name, line, key and reason. The ledger is migrated at start. SIGHUP re-reads the file and
+swaps in its routes and limits without dropping a connection (other sections need a restart; a bad
+file keeps the routes and limits in force and logs its line and key). SIGINT or SIGTERM stops the
 node: listeners close, in-flight transactions finish and are booked, issuer links sign off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -61,10 +64,23 @@ func runSwitch(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err := st.Start(ctx); err != nil {
 		return err
 	}
+	// SIGHUP reloads the routes and the limits from the same file; one at a time, on this goroutine.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log.Info("switch running", zap.String("config", cfg.Path()))
-	<-ctx.Done()
-	log.Info("stopping")
-	return nil
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("stopping")
+			return nil
+		case <-hup:
+			log.Info("SIGHUP: reloading routes and limits", zap.String("config", cfg.Path()))
+			if err := st.Reload(cfg.Path()); err != nil {
+				log.Error("reload refused; the routes and limits in force are kept", zap.Error(err))
+			}
+		}
+	}
 }
 
 // switchParts builds the HSM side of the node from the configuration: an in-process HSM under the
@@ -92,6 +108,6 @@ func switchParts(ctx context.Context, cfg *config.Config, log *zap.Logger) (node
 			return node.Parts{}, nil, fmt.Errorf("%s: hsm: %w", cfg.Path(), err)
 		}
 		log.Info("in-process HSM", zap.String("lmk_check_value", fmt.Sprint(h.LMKCheckValue())))
-		return node.Parts{HSM: h, Digest: h}, func() {}, nil
+		return node.Parts{HSM: h, Digest: h, Vault: h}, func() {}, nil
 	}
 }

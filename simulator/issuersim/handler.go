@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"time"
 
 	"github.com/moov-io/iso8583"
 	"go.uber.org/zap"
@@ -27,49 +27,78 @@ const (
 	echoTest  = "301"
 )
 
-var rrnSeq atomic.Uint64
+// reply is the framed-to-be answer to one request and what fault injection decided for it.
+type reply struct {
+	body  []byte        // packed answer; nil means no answer
+	fate  fate          // answered, dropped, delayed or connection closed
+	delay time.Duration // extra delay of a delayed answer
+}
 
-// handle answers one frame body; nil means no answer (unreadable, a response, or deliberately unanswered).
-func (s *Server) handle(body []byte) []byte {
+// handle answers one frame body. A nil body means no answer: unreadable, a response, deliberately
+// unanswered (the magic amount) or a fault.
+func (s *Server) handle(body []byte) reply {
 	req := iso8583.NewMessage(specs.IssuerLink)
 	if err := req.Unpack(body); err != nil {
 		s.counters.badMessages.Add(1)
 		s.log.Warn("issuer-sim cannot unpack request", zap.Error(err))
-		return nil
+		return reply{}
 	}
 	mti, _ := req.GetMTI()
 	s.countRequest(mti)
 	if len(mti) != 4 || (mti[2]-'0')%2 == 1 {
 		s.counters.badMessages.Add(1)
 		s.log.Warn("issuer-sim ignoring message that is not a request", zap.String("mti", mti))
-		return nil
+		return reply{}
 	}
-	resp, err := s.respond(req, mti)
+	faults := s.faults.Load()
+	resp, e, err := s.respond(req, mti, faults.faults)
 	if err != nil {
 		s.log.Error("issuer-sim answering", zap.String("mti", mti), zap.Error(err))
-		return nil
+		return reply{}
 	}
 	if resp == nil {
-		return nil
+		return reply{}
+	}
+	r := reply{fate: fateAnswer}
+	if faultable(mti) {
+		r.fate = faults.draw()
+		s.ledger.mark(e, r.fate)
+		switch r.fate {
+		case fateDrop:
+			s.counters.dropped.Add(1)
+			return r
+		case fateClose:
+			s.counters.closed.Add(1)
+			return r
+		case fateDelay:
+			s.counters.delayed.Add(1)
+			r.delay = faults.faults.Delay
+		}
 	}
 	packed, err := resp.Pack()
 	if err != nil {
 		s.log.Error("issuer-sim packing response", zap.String("mti", mti), zap.Error(err))
-		return nil
+		return reply{}
 	}
-	return packed
+	r.body = packed
+	return r
 }
 
-func (s *Server) respond(req *iso8583.Message, mti string) (*iso8583.Message, error) {
+// respond builds the answer to one request; the entry is the remembered request it concerns (nil for
+// network management and reversals), so that fault injection can record the answer's fate on it.
+func (s *Server) respond(req *iso8583.Message, mti string, faults Faults) (*iso8583.Message, *entry, error) {
 	switch mti[1:3] {
 	case "80":
-		return s.networkManagement(req, mti)
-	case "10", "20":
+		resp, err := s.networkManagement(req, mti, faults)
+		return resp, nil, err
+	case "10", "12", "20", "22":
 		return s.financial(req, mti)
 	case "40", "42":
-		return s.reversal(req, mti)
+		resp, err := s.reversal(req, mti)
+		return resp, nil, err
 	default:
-		return answer(req, mti, cards.InvalidTransaction)
+		resp, err := answer(req, mti, cards.InvalidTransaction)
+		return resp, nil, err
 	}
 }
 
@@ -96,10 +125,14 @@ func answer(req *iso8583.Message, mti, code string) (*iso8583.Message, error) {
 	return resp, nil
 }
 
-func (s *Server) networkManagement(req *iso8583.Message, mti string) (*iso8583.Message, error) {
+func (s *Server) networkManagement(req *iso8583.Message, mti string, faults Faults) (*iso8583.Message, error) {
 	code, _ := req.GetString(70)
 	switch code {
 	case signOn:
+		if faults.RefuseSignOn {
+			s.counters.signOnsRefused.Add(1)
+			return answer(req, mti, declineSignOn)
+		}
 		s.counters.signOns.Add(1)
 	case signOff:
 		s.counters.signOffs.Add(1)
@@ -112,12 +145,56 @@ func (s *Server) networkManagement(req *iso8583.Message, mti string) (*iso8583.M
 	return answer(req, mti, cards.Approved)
 }
 
-func keyOf(req *iso8583.Message) txnKey {
+// request is what the simulator reads from a financial request, advice or void.
+type request struct {
+	mti, proc, pan, currency, expiry, rrn string
+	amount                                int64
+	own                                   txnKey // the message's own link identity
+	original                              string // field 90 as received
+	orig                                  txnKey // the original field 90 names, when hasOrig
+	hasOrig                               bool
+}
+
+// linkKey is a message's own identity: fields 11, 7, 32 and 41.
+func linkKey(req *iso8583.Message) txnKey {
 	stan, _ := req.GetString(11)
 	tx, _ := req.GetString(7)
 	acq, _ := req.GetString(32)
 	tid, _ := req.GetString(41)
-	return txnKey{stan: stan, transmission: tx, acquirer: strings.TrimLeft(acq, "0"), terminal: tid}
+	return txnKey{class: classLink, stan: stan, transmission: tx, acquirer: strings.TrimLeft(acq, "0"), terminal: tid}
+}
+
+// originalKey is the identity field 90 names (ISO 8583:1987 original data elements: MTI 4, STAN 6,
+// transmission date and time 10, acquirer 11, forwarding institution 11) at the request's terminal.
+func originalKey(req *iso8583.Message) (txnKey, string, bool) {
+	orig, _ := req.GetString(90)
+	if len(orig) != 42 {
+		return txnKey{}, orig, false
+	}
+	tid, _ := req.GetString(41)
+	return txnKey{class: classLink, stan: orig[4:10], transmission: orig[10:20],
+		acquirer: strings.TrimLeft(orig[20:31], "0"), terminal: tid}, orig, true
+}
+
+// adviceKey is an advice's identity, the same on every repeat even when each repeat travels with a
+// new link STAN: the original field 90 names, else the retrieval reference number, else the advice's
+// own link identity.
+func adviceKey(r *request) txnKey {
+	class := classAuthAdvice
+	if r.mti[1] == '2' {
+		class = classFinAdvice
+	}
+	var k txnKey
+	switch {
+	case r.hasOrig:
+		k = r.orig
+	case r.rrn != "":
+		k = txnKey{stan: "RRN", transmission: r.rrn, terminal: r.own.terminal}
+	default:
+		k = r.own
+	}
+	k.class = class
+	return k
 }
 
 // expiryOf reads the card's expiry from field 14 or from track 2 after the separator.
@@ -143,99 +220,95 @@ func panOf(req *iso8583.Message) string {
 	return ""
 }
 
-// financial answers 0100 (authorization, no debit), 0200 (purchase, refund, balance inquiry) and the
-// 0120/0220 advices.
-func (s *Server) financial(req *iso8583.Message, mti string) (*iso8583.Message, error) {
-	proc, _ := req.GetString(3)
-	amountText, _ := req.GetString(4)
-	currency, _ := req.GetString(49)
-	pan := panOf(req)
-	amount, err := strconv.ParseInt(amountText, 10, 64)
-	if amountText == "" {
-		amount, err = 0, nil
+// readRequest reads a financial request or advice; false means a format error (30).
+func readRequest(req *iso8583.Message, mti string) (*request, bool) {
+	r := &request{mti: mti, pan: panOf(req), expiry: expiryOf(req), own: linkKey(req)}
+	r.proc, _ = req.GetString(3)
+	r.currency, _ = req.GetString(49)
+	r.rrn, _ = req.GetString(37)
+	r.rrn = strings.TrimSpace(r.rrn)
+	r.orig, r.original, r.hasOrig = originalKey(req)
+	if amountText, _ := req.GetString(4); amountText != "" {
+		amount, err := strconv.ParseInt(amountText, 10, 64)
+		if err != nil || amount < 0 {
+			return nil, false
+		}
+		r.amount = amount
 	}
-	if err != nil || pan == "" || len(proc) != 6 {
-		return s.financialAnswer(req, mti, "30", "") // format error
+	if r.pan == "" || len(r.proc) != 6 || (r.original != "" && !r.hasOrig) {
+		return nil, false
 	}
-	key := keyOf(req)
-	txnType := proc[:2]
-	var a authorization
-	switch {
-	case mti[2] == '2': // advice: the acquirer already approved; book it
-		if txnType == "00" {
-			s.ledger.credit(pan, -amount)
-		}
-		return s.financialAnswer(req, mti, cards.Approved, "")
-	case txnType == "31": // balance inquiry
-		bal, ok := s.ledger.balance(pan)
-		if !ok {
-			return s.financialAnswer(req, mti, cards.InvalidCardNumber, "")
-		}
-		resp, err := s.financialAnswer(req, mti, cards.Approved, "")
-		if err != nil {
-			return nil, err
-		}
-		acct := s.ledger.accounts[pan].card.Currency
-		if err := resp.Field(54, fmt.Sprintf("0002%sC%012d", acct, bal)); err != nil {
-			return nil, err
-		}
-		return resp, nil
-	case txnType == "20": // refund: credit the account
-		var dup bool
-		a, dup, _ = s.ledger.authorizeOnce(key, pan, 0, currency, expiryOf(req), false, s.now())
-		if dup {
-			s.counters.duplicates.Add(1)
-		} else if a.code == cards.Approved {
-			s.ledger.credit(pan, amount)
-		}
-	case txnType == "00" || txnType == "01" || txnType == "09": // purchase, cash, purchase with cashback
-		if code := s.checkPIN(req, pan); code != "" {
-			return s.financialAnswer(req, mti, code, "")
-		}
-		var dup, noResponse bool
-		a, dup, noResponse = s.ledger.authorizeOnce(key, pan, amount, currency, expiryOf(req), mti[1] == '2', s.now())
-		if noResponse {
-			s.counters.unanswered.Add(1)
-			return nil, nil
-		}
-		if dup {
-			s.counters.duplicates.Add(1)
-		}
-	default:
-		return s.financialAnswer(req, mti, cards.InvalidTransaction, "")
-	}
-	return s.financialAnswer(req, mti, a.code, a.authCode)
+	return r, true
 }
 
-func (s *Server) financialAnswer(req *iso8583.Message, mti, code, authCode string) (*iso8583.Message, error) {
-	resp, err := answer(req, mti, code)
+// financial answers 0100 pre-authorisations and 0200 financial requests (purchase, cash, cashback,
+// refund, void, balance inquiry, bill payment) and the 0120/0220 advices, with their repeats.
+func (s *Server) financial(req *iso8583.Message, mti string) (*iso8583.Message, *entry, error) {
+	r, ok := readRequest(req, mti)
+	if !ok {
+		resp, err := s.financialAnswer(req, mti, outcome{code: formatError})
+		return resp, nil, err
+	}
+	var out outcome
+	if isAdvice(mti) {
+		s.counters.advices.Add(1)
+		out = s.ledger.advise(r, adviceKey(r))
+	} else {
+		// The PIN is verified outside the ledger lock (it is an HSM call) and only for a request not
+		// answered before, so that a retransmission does not count as another wrong try.
+		pinCode := ""
+		if !s.ledger.known(r.own) {
+			pinCode = s.checkPIN(req, r.pan)
+		}
+		var noResponse bool
+		out, noResponse = s.ledger.decide(r, pinCode, s.now())
+		if noResponse {
+			s.counters.unanswered.Add(1)
+			return nil, nil, nil
+		}
+	}
+	if out.dup {
+		s.counters.duplicates.Add(1)
+	}
+	resp, err := s.financialAnswer(req, mti, out)
+	return resp, out.e, err
+}
+
+func (s *Server) financialAnswer(req *iso8583.Message, mti string, out outcome) (*iso8583.Message, error) {
+	resp, err := answer(req, mti, out.code)
 	if err != nil {
 		return nil, err
 	}
-	if rrn, _ := req.GetString(37); rrn == "" {
-		if err := resp.Field(37, fmt.Sprintf("%012d", rrnSeq.Add(1)%1_000_000_000_000)); err != nil {
-			return nil, err
+	for _, f := range []struct {
+		id int
+		v  string
+	}{{37, out.rrn}, {38, out.authCode}, {54, out.addl}} {
+		if f.v == "" {
+			continue
+		}
+		if err := resp.Field(f.id, f.v); err != nil {
+			return nil, fmt.Errorf("answer field %d: %w", f.id, err)
 		}
 	}
-	if authCode != "" {
-		if err := resp.Field(38, authCode); err != nil {
-			return nil, err
-		}
-	}
-	s.countResponse(code)
+	s.countResponse(out.code)
 	return resp, nil
 }
 
 // reversal answers 0400/0420 (and their repeats). It always approves: a reversal of a transaction the
-// issuer never saw, or already reversed, is acknowledged and changes nothing.
+// issuer never saw, or already reversed, is acknowledged and changes nothing. The original is the one
+// field 90 names at the request's terminal (field 41); without field 90, the reversal's own 11, 7 and
+// 32 name it, as a terminal talking to the simulator directly may send.
 func (s *Server) reversal(req *iso8583.Message, mti string) (*iso8583.Message, error) {
 	s.counters.reversals.Add(1)
-	key := keyOf(req)
-	if orig, _ := req.GetString(90); len(orig) == 42 {
-		key = txnKey{stan: orig[4:10], transmission: orig[10:20], acquirer: strings.TrimLeft(orig[20:31], "0"),
-			terminal: key.terminal}
+	key, _, ok := originalKey(req)
+	if !ok {
+		key = linkKey(req)
 	}
-	if s.ledger.reverse(key) {
+	known, restored := s.ledger.reverse(key)
+	switch {
+	case !known:
+		s.counters.reversalsOfUnknown.Add(1)
+	case restored:
 		s.counters.reversalsApplied.Add(1)
 	}
 	return answer(req, mti, cards.Approved)

@@ -42,6 +42,11 @@ type Config struct {
 	Now                func() time.Time // clock for expiry checks; nil: time.Now
 	// PIN verifies PIN blocks (field 52) with the issuer's own HSM; nil answers 88 to PIN requests.
 	PIN *PINCheck
+	// Faults at start; SetFaults changes them while the server runs.
+	Faults Faults
+	// MaxRecords bounds the financial requests and advices remembered for duplicates, reversals and
+	// Transactions/Advices; the oldest are forgotten first. 0: 1,000,000.
+	MaxRecords int
 }
 
 // Stats counts what the simulator saw since it started.
@@ -53,10 +58,16 @@ type Stats struct {
 	SignOffs         int64            // 0800 with 70 = 002
 	Echoes           int64            // 0800 with 70 = 301
 	Reversals        int64            // 0400/0401/0420/0421 received
-	ReversalsApplied int64            // reversals that restored money (first reversal of an approved debit)
-	Duplicates       int64            // financial requests answered from memory
+	ReversalsApplied int64            // reversals that restored money or a hold (the first reversal of an approved request)
+	ReversalsUnknown int64            // reversals naming an original the simulator never saw (or forgot)
+	Advices          int64            // 0120/0121/0220/0221 received
+	Duplicates       int64            // financial requests and advices answered from memory
 	Unanswered       int64            // requests deliberately left unanswered (NoResponseAmount)
 	BadMessages      int64            // frames that did not unpack
+	Dropped          int64            // answers dropped by fault injection (the request was processed)
+	Delayed          int64            // answers delayed by fault injection
+	Closed           int64            // connections closed by fault injection instead of answering
+	SignOnsRefused   int64            // sign-ons answered 91 because Faults.RefuseSignOn
 }
 
 // Server is a running simulated issuer host.
@@ -76,15 +87,25 @@ type Server struct {
 	requests  map[string]int64
 	responses map[string]int64
 	counters  struct {
-		connections, signOns, signOffs, echoes, reversals, reversalsApplied,
-		duplicates, unanswered, badMessages atomic.Int64
+		connections, signOns, signOffs, echoes, reversals, reversalsApplied, reversalsOfUnknown, advices,
+		duplicates, unanswered, badMessages, dropped, delayed, closed, signOnsRefused atomic.Int64
 	}
+	faults atomic.Pointer[faultState]
 }
 
 // New checks the configuration and builds the accounts; Start listens.
 func New(cfg Config) (*Server, error) {
 	if cfg.Latency < 0 || cfg.Jitter < 0 {
 		return nil, fmt.Errorf("issuer-sim: latency %v and jitter %v must not be negative", cfg.Latency, cfg.Jitter)
+	}
+	if err := cfg.Faults.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxRecords < 0 {
+		return nil, fmt.Errorf("issuer-sim: max records %d must not be negative", cfg.MaxRecords)
+	}
+	if cfg.MaxRecords == 0 {
+		cfg.MaxRecords = defaultMaxRecords
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -111,10 +132,12 @@ func New(cfg Config) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Server{
-		cfg: cfg, log: log.With(zap.String("issuer", cfg.IssuerID)), ledger: newLedger(cs, cfg.IssuerID), now: now,
-		conns: make(map[*conn]struct{}), requests: make(map[string]int64), responses: make(map[string]int64),
-	}, nil
+	s := &Server{
+		cfg: cfg, log: log.With(zap.String("issuer", cfg.IssuerID)), ledger: newLedger(cs, cfg.IssuerID, cfg.MaxRecords),
+		now: now, conns: make(map[*conn]struct{}), requests: make(map[string]int64), responses: make(map[string]int64),
+	}
+	s.faults.Store(&faultState{faults: cfg.Faults})
+	return s, nil
 }
 
 // Start listens on Config.Addr and serves connections until Close.
@@ -126,7 +149,9 @@ func (s *Server) Start() error {
 	s.ln = ln
 	s.log.Info("issuer-sim listening", zap.String("addr", ln.Addr().String()),
 		zap.Int("accounts", len(s.ledger.accounts)), zap.Duration("latency", s.cfg.Latency),
-		zap.Duration("jitter", s.cfg.Jitter))
+		zap.Duration("jitter", s.cfg.Jitter), zap.Float64("drop_share", s.cfg.Faults.DropShare),
+		zap.Float64("delay_share", s.cfg.Faults.DelayShare), zap.Duration("delay", s.cfg.Faults.Delay),
+		zap.Float64("close_share", s.cfg.Faults.CloseShare), zap.Bool("refuse_sign_on", s.cfg.Faults.RefuseSignOn))
 	s.wg.Add(1)
 	go s.accept()
 	return nil
@@ -160,8 +185,18 @@ func (s *Server) Close() error {
 	return err
 }
 
-// Balance returns the current balance of a card's account, for tests.
-func (s *Server) Balance(pan string) (int64, bool) { return s.ledger.balance(pan) }
+// Balance returns the ledger balance of a card's account, for tests.
+func (s *Server) Balance(pan string) (int64, bool) {
+	b, _, ok := s.ledger.balance(pan)
+	return b, ok
+}
+
+// Available returns the available balance of a card's account: the ledger balance less open
+// pre-authorisation holds.
+func (s *Server) Available(pan string) (int64, bool) {
+	_, a, ok := s.ledger.balance(pan)
+	return a, ok
+}
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
@@ -169,9 +204,12 @@ func (s *Server) Stats() Stats {
 		Connections: s.counters.connections.Load(), SignOns: s.counters.signOns.Load(),
 		SignOffs: s.counters.signOffs.Load(), Echoes: s.counters.echoes.Load(),
 		Reversals: s.counters.reversals.Load(), ReversalsApplied: s.counters.reversalsApplied.Load(),
+		ReversalsUnknown: s.counters.reversalsOfUnknown.Load(), Advices: s.counters.advices.Load(),
 		Duplicates: s.counters.duplicates.Load(), Unanswered: s.counters.unanswered.Load(),
-		BadMessages: s.counters.badMessages.Load(),
-		Requests:    make(map[string]int64), Responses: make(map[string]int64),
+		BadMessages: s.counters.badMessages.Load(), Dropped: s.counters.dropped.Load(),
+		Delayed: s.counters.delayed.Load(), Closed: s.counters.closed.Load(),
+		SignOnsRefused: s.counters.signOnsRefused.Load(),
+		Requests:       make(map[string]int64), Responses: make(map[string]int64),
 	}
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
@@ -263,18 +301,25 @@ func (c *conn) read() {
 		case <-c.done:
 			return
 		}
-		resp := c.srv.handle(body)
-		if resp == nil {
+		r := c.srv.handle(body)
+		if r.fate == fateClose {
+			// The request was processed; the connection goes down instead of the answer, taking any
+			// answers still queued on it along.
+			c.srv.log.Info("issuer-sim closing connection by fault injection", zap.String("remote", c.nc.RemoteAddr().String()))
+			<-c.sem
+			return
+		}
+		if r.body == nil {
 			<-c.sem
 			continue
 		}
-		framed, err := specs.AppendFrame(nil, resp)
+		framed, err := specs.AppendFrame(nil, r.body)
 		if err != nil {
 			c.srv.log.Error("issuer-sim framing response", zap.Error(err))
 			<-c.sem
 			continue
 		}
-		if d := c.srv.delay(); d > 0 {
+		if d := c.srv.delay() + r.delay; d > 0 {
 			time.AfterFunc(d, func() { c.send(framed) })
 		} else {
 			c.send(framed)

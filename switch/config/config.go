@@ -26,7 +26,9 @@ type Config struct {
 	Routes     []Route    `yaml:"routes"`
 	Merchants  []Merchant `yaml:"merchants"`
 	Terminals  []Terminal `yaml:"terminals"`
+	Limits     Limits     `yaml:"limits"` // risk limits per merchant, terminal and card (limits.go)
 	Settlement Settlement `yaml:"settlement"`
+	SAF        SAF        `yaml:"saf"` // store-and-forward queue (saf.go)
 
 	path string
 }
@@ -80,7 +82,7 @@ type Listener struct {
 // Issuer is one issuer host (or network link) and how the switch talks to it.
 type Issuer struct {
 	ID                     string   `yaml:"id"`
-	Endpoints              []string `yaml:"endpoints"` // host:port; the first is primary
+	Endpoints              []string `yaml:"endpoints"` // host:port in order of preference: [primary, secondary]
 	ConnectionsPerEndpoint int      `yaml:"connections_per_endpoint"`
 	Timeout                Duration `yaml:"timeout"`
 	EchoInterval           Duration `yaml:"echo_interval"`
@@ -90,14 +92,18 @@ type Issuer struct {
 	// PIN blocks are translated to it. Without it, PIN transactions to this issuer get 88.
 	ZPK       string `yaml:"zpk"`
 	PINFormat int    `yaml:"pin_format"` // ISO 9564 format on this link: 0 (default), 1, 3 or 4
+	// StandIn lets the switch approve within limits when this issuer is down or silent (saf.go).
+	StandIn StandIn `yaml:"stand_in"`
 
 	line lines
 }
 
-// Route sends cards whose PAN (or payment code) starts with Prefix to Issuer; the longest prefix wins.
-// Default: true makes the route the catch-all.
+// Route sends cards whose PAN (or payment code) starts with Prefix, or whose leading digits fall in
+// Range ("622126-622925", inclusive, both bounds of the same length), to Issuer; the most specific
+// route wins (see switch/routing). Default: true makes the route the catch-all.
 type Route struct {
 	Prefix  string `yaml:"prefix"`
+	Range   string `yaml:"range"`
 	Issuer  string `yaml:"issuer"`
 	Default bool   `yaml:"default"`
 
@@ -258,6 +264,8 @@ func (c *Config) applyDefaults() {
 			is.MaxReconnectWait = Duration(defaultMaxReconnectWait)
 		}
 	}
+	c.applySAFDefaults()
+	c.applyLimitsDefaults()
 	for i := range c.Merchants {
 		if c.Merchants[i].FeeBP == nil {
 			bp := DefaultFeeBP
@@ -342,8 +350,8 @@ func (l lines) of(key string) int {
 }
 
 // ErrorAt builds an Error for a key of the i-th element of a list section ("issuers", "terminals",
-// "listeners"), located at that key's line: for problems found after parsing, such as a key block
-// the HSM refuses.
+// "listeners", "merchants", "routes", "limits.merchants", "limits.terminals", "limits.cards"),
+// located at that key's line: for problems found after parsing, such as a key block the HSM refuses.
 func (c *Config) ErrorAt(section string, i int, key, format string, args ...any) error {
 	var l lines
 	switch section {
@@ -355,6 +363,14 @@ func (c *Config) ErrorAt(section string, i int, key, format string, args ...any)
 		l = c.Listeners[i].line
 	case "merchants":
 		l = c.Merchants[i].line
+	case "routes":
+		l = c.Routes[i].line
+	case "limits.merchants":
+		l = c.Limits.Merchants[i].line
+	case "limits.terminals":
+		l = c.Limits.Terminals[i].line
+	case "limits.cards":
+		l = c.Limits.Cards[i].line
 	}
 	return &Error{File: c.path, Line: l.of(key), Key: fmt.Sprintf("%s[%d].%s", section, i, key), Reason: fmt.Sprintf(format, args...)}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,12 +73,15 @@ func (c *Config) validate() error {
 			return bad(is.line.of("id"), key+".id", "%q is used twice", is.ID)
 		}
 		issuers[is.ID] = true
-		if len(is.Endpoints) == 0 {
-			return bad(is.line.of("endpoints"), key+".endpoints", "at least one host:port is required")
+		if len(is.Endpoints) == 0 || len(is.Endpoints) > maxEndpoints {
+			return bad(is.line.of("endpoints"), key+".endpoints", "1 to %d host:port in order of preference ([primary, secondary]), has %d", maxEndpoints, len(is.Endpoints))
 		}
 		for j, ep := range is.Endpoints {
 			if _, _, err := net.SplitHostPort(ep); err != nil {
 				return bad(is.line.of("endpoints"), fmt.Sprintf("%s.endpoints[%d]", key, j), "%q is not host:port: %v", ep, err)
+			}
+			if k := slices.Index(is.Endpoints[:j], ep); k >= 0 {
+				return bad(is.line.of("endpoints"), fmt.Sprintf("%s.endpoints[%d]", key, j), "%q repeats endpoints[%d]", ep, k)
 			}
 		}
 		if !validPINFormat(is.PINFormat) {
@@ -87,30 +91,11 @@ func (c *Config) validate() error {
 			return bad(is.line.of("connections_per_endpoint"), key+".connections_per_endpoint", "must be 1..64, is %d", is.ConnectionsPerEndpoint)
 		}
 	}
-	prefixes := map[string]bool{}
-	defaults := 0
-	for i, r := range c.Routes {
-		key := fmt.Sprintf("routes[%d]", i)
-		if !issuers[r.Issuer] {
-			return bad(r.line.of("issuer"), key+".issuer", "unknown issuer %q", r.Issuer)
-		}
-		if r.Default {
-			if r.Prefix != "" {
-				return bad(r.line.of("prefix"), key+".prefix", "a default route has no prefix")
-			}
-			defaults++
-			if defaults > 1 {
-				return bad(r.line.of("default"), key+".default", "only one default route is allowed")
-			}
-			continue
-		}
-		if r.Prefix == "" || len(r.Prefix) > 19 || strings.Trim(r.Prefix, "0123456789") != "" {
-			return bad(r.line.of("prefix"), key+".prefix", "must be 1 to 19 digits, is %q", r.Prefix)
-		}
-		if prefixes[r.Prefix] {
-			return bad(r.line.of("prefix"), key+".prefix", "prefix %q is routed twice", r.Prefix)
-		}
-		prefixes[r.Prefix] = true
+	if err := c.validateSAF(); err != nil {
+		return err
+	}
+	if err := c.validateRoutes(issuers); err != nil { // routes.go
+		return err
 	}
 	merchants := map[string]bool{}
 	for i, m := range c.Merchants {
@@ -150,6 +135,9 @@ func (c *Config) validate() error {
 		if !validPINFormat(t.PINFormat) {
 			return bad(t.line.of("pin_format"), key+".pin_format", "must be 0, 1, 3 or 4, is %d", t.PINFormat)
 		}
+	}
+	if err := c.validateLimits(); err != nil { // limits.go
+		return err
 	}
 	return nil
 }

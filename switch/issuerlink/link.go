@@ -1,20 +1,31 @@
-// Package issuerlink is the switch's connection to one issuer host: a pool of TCP connections over
-// iso8583-connection, each signed on (0800, field 70 = 001) before it carries traffic, echoed (301)
-// when idle, and reconnected with exponential back-off when it drops. The link assigns its own STAN,
-// unique among its in-flight requests, because iso8583-connection matches answers by STAN alone.
+// Package issuerlink is the switch's connection to one issuer host: a primary endpoint and a
+// secondary (failover) endpoint, each with several TCP connections. A connection carries traffic only
+// once it is signed on (0800, field 70 = 001); it is echoed (301) when idle and redialled with
+// exponential back-off when it drops. Traffic goes to the primary's signed-on connections while any
+// is up, else to the secondary's, and returns to the primary as soon as one of its connections signs
+// on again. With no signed-on connection at all, Send answers ErrUnavailable at once.
+//
+// The link assigns its own STAN, unique among its in-flight requests, and matches answers by it.
+//
+// The connections are this package's own (conn.go), not iso8583-connection's: v0.9.0 (our pinned
+// version) deadlocks when a connection fails while answers are being delivered — handleConnectionError
+// holds pendingRequestsMu while sending on an unbuffered channel that a Send which has just received
+// its answer (or timed out) no longer reads, while that Send waits for the same mutex. Killing an
+// issuer under load hung every sender on that connection and lost the connection's slot for good
+// (reproduced in TestKilledPrimaryUnderLoadFailsOverWithoutHangingASender). Ours delivers on
+// channels of capacity one, so no delivery ever blocks, and it knows whether a request reached the
+// wire, so a request that never left a dying connection is retried on another one.
 package issuerlink
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/moov-io/iso8583"
-	connection "github.com/moov-io/iso8583-connection"
 	"go.uber.org/zap"
 
 	"github.com/poswitch/poswitch/specs"
@@ -27,122 +38,179 @@ const (
 	codeEcho    = "301"
 )
 
-// ErrUnavailable means no signed-on connection to the issuer exists: the answer is 91 at once.
+// Bounds of a link.
+const (
+	// MaxEndpoints bounds the endpoints of one issuer: a primary, a secondary and two more in order
+	// of preference.
+	MaxEndpoints = 4
+	// MaxConnectionsPerEndpoint bounds the connections to one endpoint.
+	MaxConnectionsPerEndpoint = 64
+	// maxInFlightPerConnection bounds the requests waiting for an answer on one connection (and the
+	// frames queued for its writer).
+	maxInFlightPerConnection = 4096
+	// signOffTimeout bounds the wait for an 0810 to a sign-off when the link closes.
+	signOffTimeout = time.Second
+)
+
+// ErrUnavailable means no signed-on connection to the issuer exists, or the request could not be
+// written before its timeout: the issuer never saw it, the answer is 91 at once and nothing needs
+// reversing.
 var ErrUnavailable = errors.New("issuer unavailable")
 
 // ErrTimeout means the issuer did not answer within its timeout: the answer is 91 and the request may
 // still have been approved, so it must be reversed.
 var ErrTimeout = errors.New("issuer timeout")
 
+// ErrConnectionLost means the connection failed after the request was written and before its answer
+// came. Like a timeout the issuer may have approved it, so it is an ErrTimeout (errors.Is holds):
+// 91 to the terminal and a reversal.
+var ErrConnectionLost = fmt.Errorf("%w: connection lost with the request in flight", ErrTimeout)
+
 // Config is one issuer's link settings.
 type Config struct {
 	IssuerID               string
-	Endpoints              []string // the first is primary
+	Endpoints              []string // host:port in order of preference: the first is the primary
 	ConnectionsPerEndpoint int
-	Timeout                time.Duration // per request
-	EchoInterval           time.Duration // idle time before an echo
+	Timeout                time.Duration // per request; also bounds a connect and a write
+	EchoInterval           time.Duration // idle time before an echo; three of them silent = dead
 	ReconnectWait          time.Duration // first back-off
 	MaxReconnectWait       time.Duration // back-off cap
 	Spec                   *iso8583.MessageSpec
 	Log                    *zap.Logger
 	// OnLateAnswer receives answers that arrive after their request timed out (a late approval must be
-	// reversed). It must not block.
+	// reversed). It runs on the connection's reader and must not block.
 	OnLateAnswer func(issuerID string, answer *iso8583.Message)
 }
 
-// Link is the pool of connections to one issuer.
+// Link is the set of connections to one issuer.
 type Link struct {
-	cfg  Config
-	pool *connection.Pool
-	log  *zap.Logger
+	cfg       Config
+	log       *zap.Logger
+	endpoints []*endpoint
 
 	stan     atomic.Uint32
 	mu       sync.Mutex
 	inFlight map[string]struct{}
 
-	signOns, lateAnswers, timeouts atomic.Int64
+	stop      context.CancelFunc
+	ctx       context.Context
+	wg        sync.WaitGroup
+	startOnce sync.Once
+	closeOnce sync.Once
+
+	signOns, lateAnswers, timeouts, unavailable atomic.Int64
 }
 
 // maxSTAN is the largest 6-digit trace number.
 const maxSTAN = 999999
 
-// New builds a link; Start connects it.
+// New checks the settings and builds a link; Start connects it.
 func New(cfg Config) (*Link, error) {
-	if cfg.Spec == nil || len(cfg.Endpoints) == 0 {
-		return nil, fmt.Errorf("issuer %s: spec and at least one endpoint are required", cfg.IssuerID)
+	if cfg.Spec == nil {
+		return nil, fmt.Errorf("issuer %s: a message spec is required", cfg.IssuerID)
+	}
+	if len(cfg.Endpoints) == 0 || len(cfg.Endpoints) > MaxEndpoints {
+		return nil, fmt.Errorf("issuer %s: 1 to %d endpoints are required, got %d", cfg.IssuerID, MaxEndpoints, len(cfg.Endpoints))
 	}
 	if cfg.ConnectionsPerEndpoint < 1 {
 		cfg.ConnectionsPerEndpoint = 1
 	}
+	if cfg.ConnectionsPerEndpoint > MaxConnectionsPerEndpoint {
+		return nil, fmt.Errorf("issuer %s: at most %d connections per endpoint, got %d", cfg.IssuerID, MaxConnectionsPerEndpoint, cfg.ConnectionsPerEndpoint)
+	}
+	if cfg.Timeout <= 0 || cfg.EchoInterval <= 0 {
+		return nil, fmt.Errorf("issuer %s: timeout and echo interval must be positive", cfg.IssuerID)
+	}
+	if cfg.ReconnectWait <= 0 {
+		cfg.ReconnectWait = 200 * time.Millisecond
+	}
+	if cfg.MaxReconnectWait < cfg.ReconnectWait {
+		cfg.MaxReconnectWait = cfg.ReconnectWait
+	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	l := &Link{cfg: cfg, log: cfg.Log.With(zap.String("issuer", cfg.IssuerID)), inFlight: map[string]struct{}{}}
-	var addrs []string
-	for _, ep := range cfg.Endpoints {
-		for i := 0; i < cfg.ConnectionsPerEndpoint; i++ {
-			addrs = append(addrs, ep)
-		}
+	ctx, stop := context.WithCancel(context.Background())
+	l := &Link{cfg: cfg, log: cfg.Log.With(zap.String("issuer", cfg.IssuerID)), inFlight: map[string]struct{}{},
+		ctx: ctx, stop: stop}
+	for i, addr := range cfg.Endpoints {
+		l.endpoints = append(l.endpoints, newEndpoint(l, addr, roleOf(i)))
 	}
-	pool, err := connection.NewPool(l.newConnection, addrs,
-		connection.PoolReconnectWait(cfg.ReconnectWait),
-		connection.PoolMaxReconnectWait(cfg.MaxReconnectWait),
-		connection.PoolMinConnections(0), // start even when the issuer is down; reconnect finds it later
-		connection.PoolConnectionsFilter(func(c *connection.Connection) bool {
-			return c.Status() == connection.StatusOnline
-		}),
-		connection.PoolErrorHandler(func(err error) { l.log.Debug("issuer link", zap.Error(err)) }),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("issuer %s: %w", cfg.IssuerID, err)
-	}
-	l.pool = pool
 	return l, nil
 }
 
-func (l *Link) newConnection(addr string) (*connection.Connection, error) {
-	return connection.New(addr, l.cfg.Spec, specs.ReadMessageLength, specs.WriteMessageLength,
-		connection.SendTimeout(l.cfg.Timeout),
-		connection.ConnectTimeout(max(l.cfg.Timeout, time.Second)),
-		connection.IdleTime(l.cfg.EchoInterval),
-		// A peer silent for three echo intervals is dead even if TCP has not noticed.
-		connection.ReadTimeout(3*l.cfg.EchoInterval),
-		connection.ReadTimeoutHandler(func(c *connection.Connection) {
-			l.log.Warn("issuer silent past read timeout; closing connection", zap.String("addr", c.Addr()))
-			c.TriggerFailure(errors.New("read timeout"))
-		}),
-		connection.PingHandler(l.echo),
-		connection.OnConnectCtx(l.signOn),
-		connection.OnCloseCtx(l.signOff),
-		connection.InboundMessageHandler(l.inbound),
-		connection.SetMessageWriter(frameWriter{}),
-		connection.ErrorHandler(func(err error) { l.log.Debug("issuer connection", zap.Error(err)) }),
-	)
+func roleOf(i int) string {
+	switch i {
+	case 0:
+		return "primary"
+	case 1:
+		return "secondary"
+	default:
+		return fmt.Sprintf("backup-%d", i)
+	}
 }
 
-// Start connects the pool. It does not wait for the issuer: connections that fail keep retrying.
+// Start begins dialling every connection of every endpoint in the background. It does not wait for
+// the issuer: connections that fail keep retrying with back-off. ctx is not kept; Close stops the link.
 func (l *Link) Start(ctx context.Context) error {
-	return l.pool.ConnectCtx(ctx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.startOnce.Do(func() {
+		for _, ep := range l.endpoints {
+			for i := 0; i < l.cfg.ConnectionsPerEndpoint; i++ {
+				l.wg.Add(1)
+				go func() {
+					defer l.wg.Done()
+					ep.keep(l.ctx)
+				}()
+			}
+		}
+	})
+	return nil
 }
 
-// Close signs off and closes every connection.
-func (l *Link) Close() error { return l.pool.Close() }
+// Close signs off every connection, closes it and waits for the link's goroutines. Requests still
+// waiting get ErrConnectionLost (or ErrUnavailable if they were never written).
+func (l *Link) Close() error {
+	l.closeOnce.Do(func() {
+		l.stop()
+		l.wg.Wait()
+	})
+	return nil
+}
 
 // Up tells whether at least one connection is signed on.
 func (l *Link) Up() bool {
-	for _, c := range l.pool.Connections() {
-		if c.Status() == connection.StatusOnline {
+	for _, ep := range l.endpoints {
+		if ep.up() > 0 {
 			return true
 		}
 	}
 	return false
 }
 
-// Send forwards a request with the link's own STAN and transmission time and waits for the answer.
-// It returns at once with ErrUnavailable when no connection is signed on.
+// pick returns a signed-on connection of the most preferred endpoint that has one.
+func (l *Link) pick() (*conn, *endpoint) {
+	for _, ep := range l.endpoints {
+		if c := ep.pick(); c != nil {
+			return c, ep
+		}
+	}
+	return nil, nil
+}
+
+// Send forwards a request with the link's own STAN (field 11) and transmission time (field 7), both
+// set on req, and waits for the answer, never longer than the link's timeout or ctx's deadline.
+//
+// Errors: ErrUnavailable when no connection is signed on or the request could not be written in time
+// (the issuer never saw it); ErrTimeout when it was written and no answer came; ErrConnectionLost (an
+// ErrTimeout) when the connection failed after writing it. A request caught in a connection that
+// fails before writing it is sent on another signed-on connection, preferring the primary.
 func (l *Link) Send(ctx context.Context, req *iso8583.Message) (*iso8583.Message, string, error) {
-	conn, err := l.pool.Get()
-	if err != nil {
+	c, ep := l.pick()
+	if c == nil {
+		l.unavailable.Add(1)
 		return nil, "", ErrUnavailable
 	}
 	stan := l.allocateSTAN()
@@ -153,22 +221,66 @@ func (l *Link) Send(ctx context.Context, req *iso8583.Message) (*iso8583.Message
 	if err := req.Field(7, time.Now().UTC().Format("0102150405")); err != nil {
 		return nil, stan, fmt.Errorf("setting transmission time: %w", err)
 	}
-	timeout := l.cfg.Timeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(dl))
+	frame, err := pack(req)
+	if err != nil {
+		return nil, stan, fmt.Errorf("packing request to issuer %s: %w", l.cfg.IssuerID, err)
 	}
-	resp, err := conn.Send(req, connection.SendTimeout(timeout))
-	switch {
-	case err == nil:
-		return resp, stan, nil
-	case errors.Is(err, connection.ErrSendTimeout):
-		l.timeouts.Add(1)
-		return nil, stan, ErrTimeout
-	case errors.Is(err, connection.ErrConnectionClosed):
-		return nil, stan, ErrUnavailable
-	default:
-		return nil, stan, fmt.Errorf("sending to issuer %s: %w", l.cfg.IssuerID, err)
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	defer cancel()
+	// Every retry is on a connection that failed before writing: bounded by the connections there are.
+	for attempt := 0; attempt <= len(l.endpoints)*l.cfg.ConnectionsPerEndpoint; attempt++ {
+		resp, err := c.exchange(ctx, stan, frame)
+		if !errors.Is(err, errNotSent) {
+			ep.sent.Add(1)
+		}
+		switch {
+		case err == nil:
+			ep.answered.Add(1)
+			return resp, stan, nil
+		case errors.Is(err, errNotSent):
+			if ctx.Err() != nil {
+				l.unavailable.Add(1)
+				return nil, stan, ErrUnavailable
+			}
+			if c, ep = l.pick(); c == nil {
+				l.unavailable.Add(1)
+				return nil, stan, ErrUnavailable
+			}
+		case errors.Is(err, errLost):
+			return nil, stan, ErrConnectionLost
+		default: // errTimedOut
+			l.timeouts.Add(1)
+			l.probe(c)
+			return nil, stan, ErrTimeout
+		}
 	}
+	l.unavailable.Add(1)
+	return nil, stan, ErrUnavailable
+}
+
+// probe echoes a connection on which a request just timed out, unless a probe is already running:
+// an issuer that answers the echo is slow or dropped one answer and keeps its connection; one that
+// does not is hung, and the connection is failed so traffic moves on without waiting for the read
+// timeout of three echo intervals.
+func (l *Link) probe(c *conn) {
+	if l.ctx.Err() != nil || !c.probing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer c.probing.Store(false)
+		if err := l.networkMessage(l.ctx, c, codeEcho, l.cfg.Timeout); err != nil && l.ctx.Err() == nil {
+			c.fail(fmt.Errorf("echo after a timeout: %w", err))
+		}
+	}()
+}
+
+// pack frames a message: 2-byte length and body in one buffer, so it goes out in one write.
+func pack(m *iso8583.Message) ([]byte, error) {
+	body, err := m.Pack()
+	if err != nil {
+		return nil, err
+	}
+	return specs.AppendFrame(make([]byte, 0, 2+len(body)), body)
 }
 
 // allocateSTAN returns the next trace number that no in-flight request of this link holds.
@@ -193,7 +305,7 @@ func (l *Link) release(stan string) {
 }
 
 // networkMessage sends an 0800 with the given field 70 code on one connection and checks the answer.
-func (l *Link) networkMessage(c *connection.Connection, code string) error {
+func (l *Link) networkMessage(ctx context.Context, c *conn, code string, timeout time.Duration) error {
 	m := iso8583.NewMessage(l.cfg.Spec)
 	m.MTI("0800")
 	stan := l.allocateSTAN()
@@ -203,7 +315,13 @@ func (l *Link) networkMessage(c *connection.Connection, code string) error {
 			return fmt.Errorf("building 0800: field %d: %w", id, err)
 		}
 	}
-	resp, err := c.Send(m, connection.SendTimeout(l.cfg.Timeout))
+	frame, err := pack(m)
+	if err != nil {
+		return fmt.Errorf("packing 0800 %s: %w", code, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := c.exchange(ctx, stan, frame)
 	if err != nil {
 		return fmt.Errorf("0800 %s: %w", code, err)
 	}
@@ -217,81 +335,43 @@ func (l *Link) networkMessage(c *connection.Connection, code string) error {
 	return nil
 }
 
-func (l *Link) signOn(ctx context.Context, c *connection.Connection) error {
-	if err := l.networkMessage(c, codeSignOn); err != nil {
-		l.log.Warn("sign-on refused", zap.String("addr", c.Addr()), zap.Error(err))
-		return err
-	}
-	c.SetStatus(connection.StatusOnline)
-	l.signOns.Add(1)
-	l.log.Info("issuer link signed on", zap.String("addr", c.Addr()))
-	return nil
-}
-
-func (l *Link) signOff(ctx context.Context, c *connection.Connection) error {
-	c.SetStatus(connection.StatusOffline)
-	if err := l.networkMessage(c, codeSignOff); err != nil {
-		l.log.Debug("sign-off", zap.Error(err))
-	}
-	return nil
-}
-
-// echo keeps an idle link proven alive; a failed echo takes the connection down for a reconnect.
-func (l *Link) echo(c *connection.Connection) {
-	if err := l.networkMessage(c, codeEcho); err != nil {
-		l.log.Warn("echo failed; reconnecting", zap.String("addr", c.Addr()), zap.Error(err))
-		c.TriggerFailure(err)
-	}
-}
-
-// inbound handles messages nobody waits for: late answers, and the issuer's own network messages.
-func (l *Link) inbound(c *connection.Connection, m *iso8583.Message) {
-	mti, _ := m.GetMTI()
-	switch {
-	case mti == "0800":
-		resp := iso8583.NewMessage(l.cfg.Spec)
-		resp.MTI("0810")
-		for _, id := range []int{7, 11, 70} {
-			if v, err := m.GetString(id); err == nil && v != "" {
-				_ = resp.Field(id, v)
-			}
-		}
-		_ = resp.Field(39, "00")
-		if err := c.Reply(resp); err != nil {
-			l.log.Debug("answering issuer 0800", zap.Error(err))
-		}
-	case len(mti) == 4 && (mti[2] == '1' || mti[2] == '3'):
-		l.lateAnswers.Add(1)
-		rc, _ := m.GetString(39)
-		stan, _ := m.GetString(11)
-		l.log.Warn("late issuer answer", zap.String("mti", mti), zap.String("stan", stan), zap.String("rc", rc))
-		if l.cfg.OnLateAnswer != nil {
-			l.cfg.OnLateAnswer(l.cfg.IssuerID, m)
-		}
-	default:
-		l.log.Warn("unexpected message from issuer", zap.String("mti", mti))
+// lateAnswer hands an answer nobody waits for any more to OnLateAnswer.
+func (l *Link) lateAnswer(mti string, m *iso8583.Message) {
+	l.lateAnswers.Add(1)
+	rc, _ := m.GetString(39)
+	stan, _ := m.GetString(11)
+	l.log.Warn("late issuer answer", zap.String("mti", mti), zap.String("stan", stan), zap.String("rc", rc))
+	if l.cfg.OnLateAnswer != nil {
+		l.cfg.OnLateAnswer(l.cfg.IssuerID, m)
 	}
 }
 
 // Stats are counters for metrics and tests.
-type Stats struct{ SignOns, LateAnswers, Timeouts int64 }
-
-func (l *Link) Stats() Stats {
-	return Stats{SignOns: l.signOns.Load(), LateAnswers: l.lateAnswers.Load(), Timeouts: l.timeouts.Load()}
+type Stats struct {
+	SignOns     int64 // sign-ons the issuer accepted, over all connections
+	LateAnswers int64 // answers that came after their request timed out
+	Timeouts    int64 // requests written and not answered in time
+	Unavailable int64 // requests answered ErrUnavailable (never written)
+	Endpoints   []EndpointStats
 }
 
-// frameWriter writes length and message in one write, so a message never goes out in two segments.
-type frameWriter struct{}
+// EndpointStats are one endpoint's figures.
+type EndpointStats struct {
+	Addr        string
+	Role        string // primary, secondary, backup-N
+	Connections int    // configured
+	Up          int    // signed on now
+	Sent        int64  // requests written on this endpoint's connections (Send only, not 0800s)
+	Answered    int64  // of which answered in time
+}
 
-func (frameWriter) WriteMessage(w io.Writer, m *iso8583.Message) error {
-	body, err := m.Pack()
-	if err != nil {
-		return err
+// Stats returns the link's counters and, per endpoint in order of preference, its figures.
+func (l *Link) Stats() Stats {
+	s := Stats{SignOns: l.signOns.Load(), LateAnswers: l.lateAnswers.Load(), Timeouts: l.timeouts.Load(),
+		Unavailable: l.unavailable.Load()}
+	for _, ep := range l.endpoints {
+		s.Endpoints = append(s.Endpoints, EndpointStats{Addr: ep.addr, Role: ep.role,
+			Connections: l.cfg.ConnectionsPerEndpoint, Up: ep.up(), Sent: ep.sent.Load(), Answered: ep.answered.Load()})
 	}
-	frame, err := specs.AppendFrame(make([]byte, 0, 2+len(body)), body)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(frame)
-	return err
+	return s
 }

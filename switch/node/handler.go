@@ -40,7 +40,16 @@ func (n *Node) terminalHandler(d *specs.Dialect) listener.Handler {
 		}
 		ctx, cancel := context.WithTimeout(ctx, n.requestTimeout)
 		defer cancel()
-		n.pipeline.Process(ctx, t)
+		if t.Type == txn.TypeBatchSettlement || t.Type == txn.TypeBatchUpload {
+			n.batch.handle(ctx, t)
+		} else {
+			n.pipeline.Process(ctx, t)
+			// The answer is final: steps that hold state per transaction (in flight, reserved
+			// limits) settle it now.
+			for _, f := range n.finishers {
+				f.Done(t)
+			}
+		}
 		n.observe(t, received)
 		resp, err := translate.Response(req, t)
 		if err != nil {
@@ -51,10 +60,11 @@ func (n *Node) terminalHandler(d *specs.Dialect) listener.Handler {
 	}
 }
 
-// networkAnswer answers a terminal's own 0800 (sign-on, sign-off, echo): the switch is up.
+// networkAnswer answers a terminal's own 0800 (sign-on, sign-off, echo, key change): the switch is
+// up. A key change (101) is acknowledged 00; the terminal keeps its keys until key exchange exists.
 func (n *Node) networkAnswer(req *iso8583.Message, t *txn.Transaction) *iso8583.Message {
 	switch t.NetworkCode {
-	case "001", "002", "301":
+	case "001", "002", "101", "301":
 		t.Response = txn.RCApproved
 	default:
 		t.Response = txn.RCInvalidTxn

@@ -7,15 +7,19 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/moov-io/iso8583"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/poswitch/poswitch/ledger"
 	"github.com/poswitch/poswitch/specs"
 	"github.com/poswitch/poswitch/switch/config"
 	"github.com/poswitch/poswitch/switch/issuerlink"
+	"github.com/poswitch/poswitch/switch/limits"
 	"github.com/poswitch/poswitch/switch/listener"
 	"github.com/poswitch/poswitch/switch/pipeline"
 	"github.com/poswitch/poswitch/switch/routing"
@@ -35,6 +39,11 @@ type Node struct {
 	router   *routing.Router
 	links    map[string]*issuerlink.Link
 	pipeline *pipeline.Pipeline
+	// finishers hear every answered transaction (match releases its identity, keeps the answer).
+	finishers []pipeline.Finisher
+	batch     *batchDesk      // 0500 batch settlement and 0320 batch upload
+	limiter   *limits.Limiter // risk limits; Reload swaps their policy (reload.go)
+	reloadMu  sync.Mutex      // one Reload at a time
 
 	listeners      map[string]*listener.Listener
 	requestTimeout time.Duration
@@ -47,6 +56,20 @@ type Options struct {
 	Booker pipeline.Booker // the ledger writer
 	// PIN translates PIN blocks to the issuer's zone key; nil refuses PIN transactions with 88.
 	PIN pipeline.PINTranslator
+	// Ledger reads what the ledger holds (the application role's pool): a repeat's stored answer,
+	// a refund's original, the issuer trace a reversal needs, batch totals. Nil: repeats the cache
+	// forgot run again; refunds, completions, reversals that booked and batch settlement are 96.
+	Ledger ledger.Querier
+	// SAF queues reversals and advices for issuers (store-and-forward); nil only logs them.
+	SAF pipeline.StoreAndForward
+	// StandIn decides on an issuer's behalf when it is down or silent; nil answers 91.
+	StandIn pipeline.StandIn
+	// OnLateAnswer hears answers that arrive after their request timed out (a late approval is
+	// reversed); nil logs them only.
+	OnLateAnswer func(issuerID string, answer *iso8583.Message)
+	// Digest is the keyed PAN digest (the HSM's PANDigest) that card limits key cards by; nil: card
+	// limits are off.
+	Digest PANDigester
 }
 
 // New builds a node from a validated configuration. Nothing is listening or connected until Start.
@@ -67,13 +90,9 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		return zapcore.NewSamplerWithOptions(c, time.Second, 100, 100)
 	}))
 
-	entries := make([]routing.Entry, 0, len(cfg.Routes))
-	for _, r := range cfg.Routes {
-		entries = append(entries, routing.Entry{Prefix: r.Prefix, Issuer: r.Issuer, Default: r.Default})
-	}
-	table, err := routing.NewTable(entries)
+	table, err := cfg.RoutingTable()
 	if err != nil {
-		return nil, fmt.Errorf("routes in %s: %w", cfg.Path(), err)
+		return nil, err
 	}
 	n.router = routing.NewRouter(table)
 
@@ -85,6 +104,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 			IssuerID: is.ID, Endpoints: is.Endpoints, ConnectionsPerEndpoint: is.ConnectionsPerEndpoint,
 			Timeout: is.Timeout.D(), EchoInterval: is.EchoInterval.D(), ReconnectWait: is.ReconnectWait.D(),
 			MaxReconnectWait: is.MaxReconnectWait.D(), Spec: linkSpec, Log: opts.Log,
+			OnLateAnswer: opts.OnLateAnswer,
 		})
 		if err != nil {
 			return nil, err
@@ -109,14 +129,35 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		merchants[m.ID] = &pipeline.Merchant{ID: m.ID, Name: m.Name, MCC: m.MCC, FeeBP: *m.FeeBP, Currencies: cur}
 	}
 
+	var records, repeats pipeline.Records = noRecords{}, nil
+	if opts.Ledger != nil {
+		records = ledgerRecords{q: opts.Ledger}
+		repeats = records
+	}
+	match := pipeline.NewMatch(pipeline.MatchConfig{Records: repeats, Log: opts.Log})
+	n.finishers = append(n.finishers, match)
+	limiter, limitStep, err := newLimits(cfg, opts.Digest, opts.Log, n.metrics.registry)
+	if err != nil {
+		return nil, err
+	}
+	n.limiter = limiter
+	n.finishers = append(n.finishers, limitStep)
+	acq := cfg.Node.AcquirerID
 	n.pipeline = pipeline.New(n.observeStep,
 		pipeline.Validate{Supported: supported},
-		&pipeline.Identify{Terminals: terminals, Merchants: merchants, AcquirerID: cfg.Node.AcquirerID},
+		&pipeline.Identify{Terminals: terminals, Merchants: merchants, AcquirerID: acq},
+		match,
+		pipeline.Reverse{Ledger: opts.Booker, Records: records, SAF: opts.SAF, InFlight: match, AcquirerID: acq, Log: opts.Log},
+		pipeline.Advise{Ledger: opts.Booker, Records: records, SAF: opts.SAF, Router: n.router, InFlight: match, AcquirerID: acq, Log: opts.Log},
+		pipeline.Refund{Records: records, InFlight: match, AcquirerID: acq, Log: opts.Log},
+		limitStep,
 		pipeline.Route{Router: n.router, Links: hasLink},
 		pipeline.PIN{HSM: opts.PIN},
-		pipeline.Send{Links: sendLinks, Spec: linkSpec, AcquirerID: cfg.Node.AcquirerID, Log: opts.Log},
-		pipeline.Book{Ledger: opts.Booker, Log: opts.Log, Types: moneyMoving},
+		pipeline.Send{Links: sendLinks, Spec: linkSpec, AcquirerID: acq, Log: opts.Log, SAF: opts.SAF, StandIn: opts.StandIn},
+		pipeline.Book{Ledger: opts.Booker, SAF: opts.SAF, AcquirerID: acq, Log: opts.Log, Types: moneyMoving},
+		pipeline.StandInAdvice{SAF: opts.SAF, AcquirerID: acq, Log: opts.Log},
 	)
+	n.batch = newBatchDesk(opts.Ledger, terminals, acq, opts.Log, n.metrics.registry)
 
 	for _, lc := range cfg.Listeners {
 		d, err := specs.DialectByName(lc.Dialect)
@@ -132,10 +173,13 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 }
 
 // supported are the transaction types this node carries end to end today.
-var supported = map[txn.Type]bool{txn.TypePurchase: true}
+var supported = map[txn.Type]bool{txn.TypePurchase: true, txn.TypePreAuth: true, txn.TypeCompletion: true,
+	txn.TypeRefund: true, txn.TypeVoid: true, txn.TypeBalanceInquiry: true, txn.TypeBillPayment: true, txn.TypeReversal: true}
 
-// moneyMoving are the types the ledger books on approval.
-var moneyMoving = map[txn.Type]bool{txn.TypePurchase: true}
+// moneyMoving are the types the book step books on the issuer's approval. Reversals, voids and
+// advices are booked by their own steps (reverse, advise) before the issuer hears of them.
+var moneyMoving = map[txn.Type]bool{txn.TypePurchase: true, txn.TypePreAuth: true, txn.TypeRefund: true,
+	txn.TypeBillPayment: true}
 
 func (n *Node) observeStep(step string, took time.Duration) {
 	n.metrics.steps.WithLabelValues(step).Observe(took.Seconds())

@@ -18,9 +18,12 @@ type Stack struct {
 	*Node
 	Pool   *pgxpool.Pool
 	Writer *ledger.Writer
+	SAF    *SAF
 
 	stopWriter context.CancelFunc
 	writerDone chan error
+	stopSAF    context.CancelFunc
+	safDone    chan error
 }
 
 // Parts a Stack is given rather than builds from the configuration.
@@ -29,6 +32,9 @@ type Parts struct {
 	// Nil makes every PIN transaction 88.
 	HSM    hsm.PINTranslator
 	Digest PANDigester
+	// Vault seals the PANs of advices waiting in the store-and-forward queue (the HSM's SealPAN and
+	// OpenPAN); nil sends advices without field 2.
+	Vault PANVault
 }
 
 // Open migrates the ledger, syncs the merchants of the configuration into it, starts the ledger
@@ -73,7 +79,8 @@ func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger)
 	schedule := ledger.CutoverSchedule{At: cfg.Settlement.CutoverAt, TimeZone: cfg.Settlement.TimeZone}
 	go func() { done <- ledger.RunCutoverScheduler(wctx, pool, schedule, log.Named("settlement")) }()
 
-	n, err := New(cfg, Options{Log: log, Booker: ledgerBooker{writer: writer, digest: parts.Digest}, PIN: pin})
+	queue := NewSAF(pool, cfg, parts.Vault, log.Named("saf"))
+	standIn, err := NewStandIn(pool, cfg, parts.Digest, log.Named("standin"))
 	if err != nil {
 		stop()
 		<-done
@@ -81,13 +88,30 @@ func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger)
 		pool.Close()
 		return nil, err
 	}
-	return &Stack{Node: n, Pool: pool, Writer: writer, stopWriter: stop, writerDone: done}, nil
+	n, err := New(cfg, Options{Log: log, Booker: ledgerBooker{writer: writer, digest: parts.Digest}, PIN: pin,
+		Ledger: pool, Digest: parts.Digest, SAF: queue, StandIn: standIn, OnLateAnswer: queue.OnLateAnswer})
+	if err != nil {
+		stop()
+		<-done
+		<-done
+		pool.Close()
+		return nil, err
+	}
+	n.metrics.registry.MustRegister(queue.Queue.Collector(), standIn)
+	// The queue drains until the node has closed (in-flight transactions may still queue reversals).
+	safCtx, stopSAF := context.WithCancel(context.Background())
+	safDone := make(chan error, 1)
+	go func() { safDone <- queue.Run(safCtx, n.Senders()) }()
+	return &Stack{Node: n, Pool: pool, Writer: writer, SAF: queue, stopWriter: stop, writerDone: done,
+		stopSAF: stopSAF, safDone: safDone}, nil
 }
 
 // Close stops the node first (in-flight transactions finish and are booked), then the writer, then
 // the pool.
 func (s *Stack) Close() {
 	s.Node.Close()
+	s.stopSAF()
+	<-s.safDone
 	s.stopWriter()
 	<-s.writerDone
 	<-s.writerDone

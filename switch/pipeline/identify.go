@@ -30,7 +30,7 @@ type Identify struct {
 	// whatever field 32 a terminal sent, so a terminal cannot collide with another acquirer's keys.
 	AcquirerID string
 
-	rrnSeq atomic.Uint32
+	rrnSeq atomic.Uint64 // hour since the epoch << 32 | sequence within it
 }
 
 func (*Identify) Name() string { return "identify" }
@@ -66,12 +66,27 @@ func (s *Identify) Run(_ context.Context, t *txn.Transaction) {
 }
 
 // newRRN makes a 12-digit reference: last digit of the year, day of year, hour, node, and a 5-digit
-// sequence — unique per node for 100,000 transactions an hour.
+// sequence — unique per node for 100,000 transactions an hour. The sequence never falls behind the
+// clock's share of the hour (27.7 a second), so a node restarted within the hour does not hand out
+// the references its previous run gave unless that run was ahead of the clock.
 func (s *Identify) newRRN(at time.Time) string {
 	if at.IsZero() {
 		at = time.Now()
 	}
 	at = at.UTC()
-	seq := s.rrnSeq.Add(1) % 100000
-	return fmt.Sprintf("%d%03d%02d%d%05d", at.Year()%10, at.YearDay(), at.Hour(), s.NodeID%10, seq)
+	hour := uint64(at.Unix() / 3600)
+	floor := uint64(at.Unix()%3600) * rrnPerHour / 3600
+	for {
+		old := s.rrnSeq.Load()
+		next := floor
+		if old>>32 == hour&0xffffffff && old&0xffffffff >= floor {
+			next = old&0xffffffff + 1
+		}
+		if s.rrnSeq.CompareAndSwap(old, hour<<32|next) {
+			return fmt.Sprintf("%d%03d%02d%d%05d", at.Year()%10, at.YearDay(), at.Hour(), s.NodeID%10, next%rrnPerHour)
+		}
+	}
 }
+
+// rrnPerHour is how many references one node makes an hour before they repeat.
+const rrnPerHour = 100_000

@@ -15,7 +15,8 @@ func purchase() *txn.Transaction {
 }
 
 func TestValidateAnswersBySwitchRules(t *testing.T) {
-	v := Validate{Supported: map[txn.Type]bool{txn.TypePurchase: true}}
+	v := Validate{Supported: map[txn.Type]bool{txn.TypePurchase: true, txn.TypeReversal: true, txn.TypeVoid: true,
+		txn.TypeCompletion: true, txn.TypeRefund: true, txn.TypeBalanceInquiry: true}}
 	cases := []struct {
 		name string
 		edit func(*txn.Transaction)
@@ -28,6 +29,13 @@ func TestValidateAnswersBySwitchRules(t *testing.T) {
 		{"zero amount is 13", func(t *txn.Transaction) { t.Amount = 0 }, txn.RCInvalidAmount},
 		{"unsupported type is 12", func(t *txn.Transaction) { t.Type = txn.TypeBillPayment }, txn.RCInvalidTxn},
 		{"month 13 is 30", func(t *txn.Transaction) { t.Expiry = "2913" }, txn.RCFormatError},
+		{"negative amount is 13", func(t *txn.Transaction) { t.Amount = -1 }, txn.RCInvalidAmount},
+		{"reversal without card or amount passes", func(t *txn.Transaction) { t.Type, t.PAN, t.Amount = txn.TypeReversal, "", 0 }, ""},
+		{"void of zero passes", func(t *txn.Transaction) { t.Type, t.Amount = txn.TypeVoid, 0 }, ""},
+		{"completion without card passes", func(t *txn.Transaction) { t.Type, t.PAN = txn.TypeCompletion, "" }, ""},
+		{"reversal with a bad card is 14", func(t *txn.Transaction) { t.Type, t.PAN = txn.TypeReversal, "4761739001010011" }, txn.RCInvalidCard},
+		{"refund without card is 14", func(t *txn.Transaction) { t.Type, t.PAN = txn.TypeRefund, "" }, txn.RCInvalidCard},
+		{"inquiry of zero passes", func(t *txn.Transaction) { t.Type, t.Amount = txn.TypeBalanceInquiry, 0 }, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -145,5 +153,44 @@ func TestPINStepWithoutHSMIs88(t *testing.T) {
 	PIN{}.Run(context.Background(), tx)
 	if tx.Response != txn.RCCryptoFailure {
 		t.Fatalf("got %q", tx.Response)
+	}
+}
+
+func TestLedgerOutcomesBecomeResponseCodes(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		b    Booked
+		want string
+	}{
+		{"booked is 00", Booked{Status: StatusBooked}, txn.RCApproved},
+		{"reversal of the unknown or the reversed is 00", Booked{Status: StatusNoop}, txn.RCApproved},
+		{"refund or completion of the unknown is 25", Booked{Status: StatusRefused, Refusal: RefusalNoOriginal}, txn.RCNoRecord},
+		{"refund above what is left is 13", Booked{Status: StatusRefused, Refusal: RefusalAmount}, txn.RCInvalidAmount},
+		{"refund of a reversed sale is 12", Booked{Status: StatusRefused, Refusal: RefusalCancelled}, txn.RCInvalidTxn},
+		{"other refusals are 12", Booked{Status: StatusRefused, Refusal: RefusalOther}, txn.RCInvalidTxn},
+	} {
+		if got := LedgerAnswer(c.b); got != c.want {
+			t.Errorf("%s: got %s", c.name, got)
+		}
+	}
+}
+
+// References follow the clock's share of the hour, so a node restarted later in the hour starts
+// past what its previous run handed out at the clock's pace; within a run they only increase.
+func TestRRNSequenceNeverFallsBehindTheClock(t *testing.T) {
+	at := time.Date(2025, 6, 14, 12, 30, 0, 0, time.UTC)
+	s := &Identify{NodeID: 3}
+	if got := s.newRRN(at); got != "516512"+"3"+"50000" {
+		t.Fatalf("first reference at half past %s, want 516512350000", got)
+	}
+	if got := s.newRRN(at); got != "516512350001" {
+		t.Fatalf("second reference %s", got)
+	}
+	restarted := &Identify{NodeID: 3}
+	if got := restarted.newRRN(at.Add(time.Minute)); got != "516512351666" {
+		t.Fatalf("after a restart a minute later: %s, want 516512351666", got)
+	}
+	if got := s.newRRN(at.Add(30 * time.Minute)); got != "516513300000" {
+		t.Fatalf("next hour: %s", got)
 	}
 }

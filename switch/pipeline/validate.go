@@ -8,7 +8,9 @@ import (
 
 // Validate checks what the switch can check without anyone else: the card number's shape and Luhn
 // digit (14), a positive amount (13), and a supported transaction type (12). Field syntax was already
-// checked when the message was translated (30).
+// checked when the message was translated (30). Reversals, voids and completions name their
+// original in field 90 and may come without the card; a card they do carry must be valid. Their
+// amount may be zero (the ledger mirrors the original whatever it says), as may an inquiry's.
 type Validate struct {
 	// Supported lists the transaction types this node carries end to end.
 	Supported map[txn.Type]bool
@@ -21,7 +23,7 @@ func (v Validate) Run(_ context.Context, t *txn.Transaction) {
 		t.End(txn.RCInvalidTxn, "transaction type "+t.Type.String()+" is not supported")
 		return
 	}
-	if t.Type != txn.TypeReversal {
+	if t.PAN != "" || !actsOnOriginal(t.Type) {
 		if len(t.PAN) < 12 || len(t.PAN) > 19 || !allDigits(t.PAN) {
 			t.End(txn.RCInvalidCard, "card number is not 12 to 19 digits")
 			return
@@ -31,13 +33,18 @@ func (v Validate) Run(_ context.Context, t *txn.Transaction) {
 			return
 		}
 	}
-	if t.Amount <= 0 && t.Type != txn.TypeBalanceInquiry {
+	if t.Amount < 0 || (t.Amount == 0 && t.Type != txn.TypeBalanceInquiry && t.Type != txn.TypeReversal && t.Type != txn.TypeVoid) {
 		t.End(txn.RCInvalidAmount, "amount must be positive")
 		return
 	}
 	if t.Expiry != "" && (len(t.Expiry) != 4 || !allDigits(t.Expiry) || t.Expiry[2:] < "01" || t.Expiry[2:] > "12") {
 		t.End(txn.RCFormatError, "expiry is not YYMM")
 	}
+}
+
+// actsOnOriginal are the types the original in field 90 identifies, card and all.
+func actsOnOriginal(k txn.Type) bool {
+	return k == txn.TypeReversal || k == txn.TypeVoid || k == txn.TypeCompletion
 }
 
 // Luhn reports whether a digit string passes the ISO/IEC 7812 mod-10 check.

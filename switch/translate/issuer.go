@@ -13,9 +13,13 @@ import (
 // field 7 are set by the link when it sends; PIN block 52 carries the block already translated to the
 // link's zone key. Track data is forwarded as the card presented it; the issuer needs it to check the
 // service code and CVV.
+//
+// The link message is the switch's own: a terminal's repeat (0201) goes out as a request (0200)
+// under the link's new STAN, and field 90 is the original as the link sent it
+// (t.IssuerOriginalData), never the terminal's field 90, whose STAN and time the issuer never saw.
 func ToIssuer(spec *iso8583.MessageSpec, t *txn.Transaction, acquirerID string) (*iso8583.Message, error) {
 	m := iso8583.NewMessage(spec)
-	m.MTI(t.MTI)
+	m.MTI(LinkMTI(t.MTI))
 	set := []struct {
 		id int
 		v  string
@@ -23,7 +27,14 @@ func ToIssuer(spec *iso8583.MessageSpec, t *txn.Transaction, acquirerID string) 
 		{2, t.PAN}, {3, t.ProcessingCode}, {4, fmt.Sprintf("%012d", t.Amount)}, {12, t.LocalTime},
 		{13, t.LocalDate}, {14, t.Expiry}, {18, t.MCC}, {22, t.EntryMode}, {23, t.CardSequence},
 		{25, t.ConditionCode}, {32, acquirerID}, {35, t.Track2}, {37, t.RRN}, {41, t.TerminalID},
-		{42, t.MerchantID}, {49, t.Currency}, {53, t.SecurityControl}, {90, t.OriginalData},
+		{42, t.MerchantID}, {49, t.Currency}, {53, t.SecurityControl}, {90, t.IssuerOriginalData},
+	}
+	if t.Advice() {
+		// An advice tells the issuer of an approval it has not given (or not seen): it carries the code.
+		set = append(set, struct {
+			id int
+			v  string
+		}{38, t.AuthCode})
 	}
 	for _, f := range set {
 		if err := setString(m, f.id, f.v); err != nil {
@@ -37,6 +48,15 @@ func ToIssuer(spec *iso8583.MessageSpec, t *txn.Transaction, acquirerID string) 
 		return nil, fmt.Errorf("issuer request: %w", err)
 	}
 	return m, nil
+}
+
+// LinkMTI is the MTI the switch sends for a terminal's MTI: the repeat digit cleared (0201 → 0200,
+// 0421 → 0420), since the link's message is new to the issuer.
+func LinkMTI(mti string) string {
+	if len(mti) == 4 && (mti[3] == '1' || mti[3] == '3' || mti[3] == '5') {
+		return mti[:3] + string(mti[3]-1)
+	}
+	return mti
 }
 
 // FromIssuer copies the issuer's answer into the transaction. An answer without a well-formed response

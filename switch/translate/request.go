@@ -42,8 +42,10 @@ func formatErr(fieldID int, format string, args ...any) error {
 	return &FormatError{Field: fieldID, Reason: fmt.Sprintf(format, args...)}
 }
 
-// typeOf tells the transaction type from the MTI and the processing code's first two digits.
-func typeOf(mti, proc string) (txn.Type, bool) {
+// typeOf tells the transaction type from the MTI, the processing code's first two digits and
+// whether field 90 names an original (an 0220 with it completes a pre-authorisation, one without it
+// is an offline sale the terminal advises).
+func typeOf(mti, proc string, hasOriginal bool) (txn.Type, bool) {
 	kind := ""
 	if len(proc) >= 2 {
 		kind = proc[:2]
@@ -52,6 +54,11 @@ func typeOf(mti, proc string) (txn.Type, bool) {
 	case "0100", "0101":
 		if kind == "31" {
 			return txn.TypeBalanceInquiry, true
+		}
+		return txn.TypePreAuth, true
+	case "0120", "0121":
+		if kind == "31" {
+			return txn.TypeUnknown, false // an inquiry has nothing to advise
 		}
 		return txn.TypePreAuth, true
 	case "0200", "0201":
@@ -69,14 +76,29 @@ func typeOf(mti, proc string) (txn.Type, bool) {
 		}
 		return txn.TypeUnknown, false
 	case "0220", "0221":
-		return txn.TypeCompletion, true
+		if kind != "00" && kind != "" {
+			return txn.TypeUnknown, false
+		}
+		if hasOriginal {
+			return txn.TypeCompletion, true
+		}
+		return txn.TypePurchase, true
 	case "0400", "0401", "0420", "0421":
 		return txn.TypeReversal, true
+	case "0500", "0501":
+		return txn.TypeBatchSettlement, true
+	case "0320", "0321":
+		return txn.TypeBatchUpload, true
 	case "0800", "0801":
 		return txn.TypeNetwork, true
 	}
 	return txn.TypeUnknown, false
 }
+
+// needsOriginal are the types that act on an earlier transaction named by field 90. A refund may
+// come without one; the switch then declines it (see pipeline.Validate).
+var needsOriginal = map[txn.Type]bool{txn.TypeReversal: true, txn.TypeVoid: true, txn.TypeCompletion: true,
+	txn.TypeBatchUpload: true}
 
 // Request reads a terminal's request into a Transaction. Any error is a *FormatError: the message was
 // framed correctly but a field is missing or malformed.
@@ -138,14 +160,19 @@ func Request(m *iso8583.Message, received time.Time) (*txn.Transaction, error) {
 	t.TerminalID = strings.TrimRight(t.TerminalID, " ")
 	t.MerchantID = strings.TrimRight(t.MerchantID, " ")
 
+	if t.OriginalData != "" {
+		if _, err := txn.ParseOriginalData(t.OriginalData); err != nil {
+			return t, formatErr(90, "%v", err)
+		}
+	}
 	var known bool
-	if t.Type, known = typeOf(t.MTI, t.ProcessingCode); !known {
+	if t.Type, known = typeOf(t.MTI, t.ProcessingCode, t.OriginalData != ""); !known {
 		return t, formatErr(0, "MTI %s with processing code %q is not a transaction this switch knows", t.MTI, t.ProcessingCode)
 	}
 	if t.Type == txn.TypeNetwork {
 		return t, nil
 	}
-	// Fields every financial request carries.
+	// Fields every request but network management carries.
 	if t.STAN == "" || len(t.STAN) != 6 || !isDigits(t.STAN) {
 		return t, formatErr(11, "STAN must be 6 digits")
 	}
@@ -158,11 +185,21 @@ func Request(m *iso8583.Message, received time.Time) (*txn.Transaction, error) {
 	if t.TransmissionTime == "" || len(t.TransmissionTime) != 10 || !isDigits(t.TransmissionTime) {
 		return t, formatErr(7, "transmission date and time must be 10 digits MMDDhhmmss")
 	}
-	if len(amount) != 12 || !isDigits(amount) {
-		return t, formatErr(4, "amount must be 12 digits")
+	if needsOriginal[t.Type] && t.OriginalData == "" {
+		return t, formatErr(90, "a %s names its original in field 90", t.Type)
 	}
-	if t.Amount, err = strconv.ParseInt(amount, 10, 64); err != nil {
-		return t, formatErr(4, "amount: %v", err)
+	if t.Type == txn.TypeBatchSettlement {
+		return t, batchTotals(m, t)
+	}
+	switch {
+	case amount == "" && t.Type == txn.TypeBalanceInquiry:
+		// An inquiry moves no money; terminals often leave the amount out.
+	case len(amount) != 12 || !isDigits(amount):
+		return t, formatErr(4, "amount must be 12 digits")
+	default:
+		if t.Amount, err = strconv.ParseInt(amount, 10, 64); err != nil {
+			return t, formatErr(4, "amount: %v", err)
+		}
 	}
 	if len(t.Currency) != 3 || !isDigits(t.Currency) {
 		return t, formatErr(49, "currency must be an ISO 4217 numeric code")
@@ -177,10 +214,81 @@ func Request(m *iso8583.Message, received time.Time) (*txn.Transaction, error) {
 			t.Expiry = expiry
 		}
 	}
-	if t.Type == txn.TypeReversal && t.OriginalData != "" && len(t.OriginalData) != 42 {
-		return t, formatErr(90, "original data elements must be 42 digits")
+	if t.Advice() || t.Type == txn.TypeBatchUpload {
+		// An advice or an uploaded transaction carries the authorization code the terminal holds.
+		var auth string
+		str(38, &auth)
+		if err != nil {
+			return t, err
+		}
+		t.AuthCode = strings.TrimSpace(auth)
 	}
 	return t, nil
+}
+
+// batchTotals reads a 0500's totals (fields 74-89, 97) and its processing code (920000 or 960000,
+// 920000 when absent). Currency (49) is optional: without it the totals cover every currency.
+func batchTotals(m *iso8583.Message, t *txn.Transaction) error {
+	switch t.ProcessingCode {
+	case "":
+		t.ProcessingCode = txn.ProcSettlement
+	case txn.ProcSettlement, txn.ProcSettlementTrailer:
+	default:
+		return formatErr(3, "batch settlement processing code must be %s or %s", txn.ProcSettlement, txn.ProcSettlementTrailer)
+	}
+	if t.Currency != "" && (len(t.Currency) != 3 || !isDigits(t.Currency)) {
+		return formatErr(49, "currency must be an ISO 4217 numeric code")
+	}
+	tot := &txn.BatchTotals{Sent: map[int]bool{}}
+	fields := []struct {
+		id       int
+		dst      *int64
+		required bool
+	}{
+		{74, &tot.CreditsCount, true}, {75, &tot.CreditsReversalCount, true}, {76, &tot.DebitsCount, true},
+		{77, &tot.DebitsReversalCount, true}, {78, &tot.TransferCount, false}, {79, &tot.TransferReversalCount, false},
+		{80, &tot.InquiriesCount, false}, {81, &tot.AuthorizationsCount, false}, {82, &tot.CreditsProcessingFee, false},
+		{83, &tot.CreditsTransactionFee, false}, {84, &tot.DebitsProcessingFee, false}, {85, &tot.DebitsTransactionFee, false},
+		{86, &tot.CreditsAmount, true}, {87, &tot.CreditsReversalAmount, true}, {88, &tot.DebitsAmount, true},
+		{89, &tot.DebitsReversalAmount, true},
+	}
+	for _, f := range fields {
+		v, present, err := getString(m, f.id)
+		if err != nil {
+			return formatErr(f.id, "%v", err)
+		}
+		if !present {
+			if f.required {
+				return formatErr(f.id, "batch settlement needs fields 74-77, 86-89 and 97")
+			}
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || !isDigits(v) {
+			return formatErr(f.id, "not a number")
+		}
+		*f.dst = n
+		tot.Sent[f.id] = true
+	}
+	net, present, err := getString(m, 97)
+	if err != nil {
+		return formatErr(97, "%v", err)
+	}
+	if !present {
+		return formatErr(97, "batch settlement needs fields 74-77, 86-89 and 97")
+	}
+	if len(net) != 17 || (net[0] != 'C' && net[0] != 'D') || !isDigits(net[1:]) {
+		return formatErr(97, "net settlement amount must be C or D and 16 digits")
+	}
+	if tot.NetAmount, err = strconv.ParseInt(net[1:], 10, 64); err != nil {
+		return formatErr(97, "net settlement amount: %v", err)
+	}
+	if net[0] == 'D' {
+		tot.NetAmount = -tot.NetAmount
+	}
+	tot.Sent[97] = true
+	t.Totals = tot
+	return nil
 }
 
 // splitTrack2 reads PAN and expiry from ISO 7813 track 2 ("PAN=YYMM…" or with 'D' as separator).

@@ -11,6 +11,7 @@ const (
 	RCInvalidAmount     = "13"
 	RCInvalidCard       = "14"
 	RCNoSuchIssuer      = "15"
+	RCNoRecord          = "25" // unable to locate the original (refund, completion)
 	RCFormatError       = "30"
 	RCInsufficientFunds = "51"
 	RCExpiredCard       = "54"
@@ -24,19 +25,21 @@ const (
 	RCIssuerUnavailable = "91"
 	RCUnableToRoute     = "92"
 	RCDuplicate         = "94"
+	RCReconcileError    = "95" // batch totals differ from the host's: upload the batch
 	RCSystemError       = "96"
 )
 
 var meanings = map[string]string{
 	RCApproved: "approved", RCReferToIssuer: "refer to card issuer", RCInvalidMerchant: "invalid merchant",
 	RCDoNotHonour: "do not honour", RCInvalidTxn: "invalid transaction", RCInvalidAmount: "invalid amount",
-	RCInvalidCard: "invalid card number", RCNoSuchIssuer: "no such issuer", RCFormatError: "format error",
+	RCInvalidCard: "invalid card number", RCNoRecord: "unable to locate record",
+	RCNoSuchIssuer: "no such issuer", RCFormatError: "format error",
 	RCInsufficientFunds: "insufficient funds", RCExpiredCard: "expired card", RCWrongPIN: "incorrect PIN",
 	RCNotPermittedCard: "not permitted to cardholder", RCNotPermittedTerm: "not permitted to terminal",
 	RCExceedsAmount: "exceeds amount limit", RCExceedsCount: "exceeds frequency limit",
 	RCPINTriesExceeded: "PIN tries exceeded", RCCryptoFailure: "cryptographic failure",
 	RCIssuerUnavailable: "issuer or switch inoperative", RCUnableToRoute: "unable to route",
-	RCDuplicate: "duplicate transmission", RCSystemError: "system malfunction",
+	RCDuplicate: "duplicate transmission", RCReconcileError: "reconcile error", RCSystemError: "system malfunction",
 	"62": "restricted card", "06": "error", "43": "stolen card", "41": "lost card",
 }
 

@@ -22,10 +22,12 @@ const (
 	TypeBillPayment
 	TypeReversal
 	TypeNetwork
+	TypeBatchSettlement // 0500: the terminal's batch totals
+	TypeBatchUpload     // 0320: one transaction of the terminal's batch, after a totals mismatch
 )
 
 var typeNames = [...]string{"unknown", "purchase", "preauth", "completion", "refund", "void",
-	"balance_inquiry", "bill_payment", "reversal", "network"}
+	"balance_inquiry", "bill_payment", "reversal", "network", "batch_settlement", "batch_upload"}
 
 func (t Type) String() string {
 	if int(t) < len(typeNames) {
@@ -41,47 +43,53 @@ type Transaction struct {
 	// Request, as the terminal sent it (after translation).
 	MTI              string // e.g. "0200"
 	Type             Type
-	ProcessingCode   string // field 3
-	TerminalID       string // field 41
-	MerchantID       string // field 42
-	STAN             string // field 11, the terminal's trace number
-	TransmissionTime string // field 7, MMDDhhmmss
-	LocalTime        string // field 12, hhmmss
-	LocalDate        string // field 13, MMDD
-	RRN              string // field 37
-	AcquirerID       string // field 32
-	PAN              string // field 2 (or from track 2); clear, memory only
-	Expiry           string // field 14, YYMM
-	Track2           string // field 35; clear, memory only, never forwarded to logs or the ledger
-	EntryMode        string // field 22
-	CardSequence     string // field 23
-	ConditionCode    string // field 25
-	MCC              string // field 18
-	Amount           int64  // field 4, minor units of Currency
-	Currency         string // field 49, ISO 4217 numeric
-	PINBlock         []byte // field 52, encrypted under the terminal's key; memory only
-	KSN              []byte // field 62: DUKPT key serial number of the PIN pad, when it uses DUKPT
-	SecurityControl  string // field 53
-	EMV              []byte // field 55, BER-TLV
-	OriginalData     string // field 90
-	NetworkCode      string // field 70
+	ProcessingCode   string       // field 3
+	TerminalID       string       // field 41
+	MerchantID       string       // field 42
+	STAN             string       // field 11, the terminal's trace number
+	TransmissionTime string       // field 7, MMDDhhmmss
+	LocalTime        string       // field 12, hhmmss
+	LocalDate        string       // field 13, MMDD
+	RRN              string       // field 37
+	AcquirerID       string       // field 32
+	PAN              string       // field 2 (or from track 2); clear, memory only
+	Expiry           string       // field 14, YYMM
+	Track2           string       // field 35; clear, memory only, never forwarded to logs or the ledger
+	EntryMode        string       // field 22
+	CardSequence     string       // field 23
+	ConditionCode    string       // field 25
+	MCC              string       // field 18
+	Amount           int64        // field 4, minor units of Currency
+	Currency         string       // field 49, ISO 4217 numeric
+	PINBlock         []byte       // field 52, encrypted under the terminal's key; memory only
+	KSN              []byte       // field 62: DUKPT key serial number of the PIN pad, when it uses DUKPT
+	SecurityControl  string       // field 53
+	EMV              []byte       // field 55, BER-TLV
+	OriginalData     string       // field 90
+	NetworkCode      string       // field 70
+	Totals           *BatchTotals // fields 74-89 and 97 of a 0500
 
 	Received time.Time
 
 	// Learnt by the steps.
-	MerchantName      string
-	FeeBP             int    // the merchant's fee in basis points, resolved by identify
-	IssuerID          string // resolved by route
-	IssuerSTAN        string // the switch's own trace number on the issuer link
-	AuthCode          string // field 38 of the answer
-	Response          string // field 39 of the answer; set means the transaction has ended
-	Reason            string // why the switch itself ended it (for logs; never card data)
-	Aborted           bool   // a step ended the transaction; later steps do not run
-	Fee               int64  // booked fee, minor units
-	Booked            bool
-	Duplicate         bool
-	AdditionalAmounts string // field 54 of the answer
-	ResponseEMV       []byte // field 55 of the answer
+	MerchantName string
+	FeeBP        int    // the merchant's fee in basis points, resolved by identify
+	IssuerID     string // resolved by route
+	IssuerSTAN   string // the switch's own trace number on the issuer link
+	IssuerTime   string // field 7 the issuer link sent, MMDDhhmmss (with IssuerSTAN: the issuer trace)
+	StandIn      bool   // the switch approved on the issuer's behalf (stand-in processing)
+	// IssuerOriginalData is field 90 towards the issuer: the original as the issuer link sent it
+	// (its link MTI, STAN and time), set by the step that looked the original up in the ledger.
+	IssuerOriginalData string
+	AuthCode           string // field 38 of the answer
+	Response           string // field 39 of the answer; set means the transaction has ended
+	Reason             string // why the switch itself ended it (for logs; never card data)
+	Aborted            bool   // a step ended the transaction; later steps do not run
+	Fee                int64  // booked fee, minor units
+	Booked             bool
+	Duplicate          bool
+	AdditionalAmounts  string // field 54 of the answer
+	ResponseEMV        []byte // field 55 of the answer
 }
 
 // End ends the transaction with a response code made by the switch, and says why.

@@ -1,0 +1,68 @@
+package pipeline
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+
+	"github.com/poswitch/poswitch/switch/txn"
+)
+
+// Refund checks a refund against its original in the ledger before the issuer hears of it, so the
+// issuer never credits a card for a refund the books will refuse: no field 90 is 12 (this switch
+// does not carry unreferenced refunds), an unknown original 25, one reversed or voided or not a
+// sale 12, another currency 12, above what is left to refund 13. It then gives the issuer the
+// original as the issuer saw it (field 90 from the original's issuer trace). The ledger checks
+// again when it books (two refunds racing), and Book reverses the issuer's approval if it refuses.
+type Refund struct {
+	Records    Records
+	InFlight   InFlight // nil: do not wait for an original still in the pipeline
+	AcquirerID string
+	Log        *zap.Logger
+}
+
+func (Refund) Name() string { return "refund" }
+
+func (s Refund) Run(ctx context.Context, t *txn.Transaction) {
+	if t.Type != txn.TypeRefund {
+		return
+	}
+	orig := t.OriginalKey()
+	if orig == "" {
+		t.End(txn.RCInvalidTxn, "a refund must name its original (field 90)")
+		return
+	}
+	if s.InFlight != nil {
+		if err := s.InFlight.Await(ctx, orig); err != nil {
+			t.End(txn.RCSystemError, "the original is still in flight")
+			return
+		}
+	}
+	r, ok, err := s.Records.Record(ctx, orig)
+	switch {
+	case err != nil:
+		s.Log.Error("reading the original of a refund", zap.Stringer("txn", t), zap.Error(err))
+		t.End(txn.RCSystemError, "ledger unavailable")
+		return
+	case !ok || r.Status != StatusBooked:
+		t.End(txn.RCNoRecord, "original not found")
+		return
+	case r.Kind != txn.TypePurchase && r.Kind != txn.TypeCompletion && r.Kind != txn.TypeBillPayment:
+		t.End(txn.RCInvalidTxn, "original is a "+r.Kind.String()+", not a sale")
+		return
+	case r.Cancelled:
+		t.End(txn.RCInvalidTxn, "original was reversed or voided")
+		return
+	case r.Currency != t.Currency:
+		t.End(txn.RCInvalidTxn, "refund currency differs from the original's")
+		return
+	case t.Amount > r.Refundable:
+		t.End(txn.RCInvalidAmount, "refund above what is left to refund")
+		return
+	}
+	if r.IssuerSTAN != "" && r.IssuerTime != "" {
+		o, _ := t.Original()
+		t.IssuerOriginalData = txn.OriginalData{MTI: linkMTI(o.MTI), STAN: r.IssuerSTAN, TransmissionTime: r.IssuerTime,
+			AcquirerID: s.AcquirerID}.String()
+	}
+}

@@ -1,0 +1,117 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+
+	"github.com/poswitch/poswitch/switch/txn"
+)
+
+// InFlight lets a step wait until a transaction still in the pipeline has its answer (Match
+// implements it), so that a reversal overtaking its original acts on what the original became.
+type InFlight interface {
+	Await(ctx context.Context, key string) error
+}
+
+// Reverse carries terminal reversals (0400/0420 and repeats) and voids. Neither is sent to the
+// issuer while the terminal waits: the ledger books the reversal or void of the original named in
+// field 90 (its exact mirror), and if that booked something, a reversal of the original as the
+// issuer saw it (its issuer trace) goes into the durable store-and-forward queue (reason 4000).
+// The terminal gets 00 whenever the ledger booked it or had nothing to do (original unknown or
+// already reversed: nothing booked, nothing queued); 12 when the ledger refuses (the original is
+// itself a reversal or void, or of another currency or merchant).
+type Reverse struct {
+	Ledger     Booker
+	Records    Records
+	SAF        StoreAndForward
+	InFlight   InFlight // nil: do not wait for an original still in the pipeline
+	AcquirerID string
+	Log        *zap.Logger
+}
+
+func (Reverse) Name() string { return "reverse" }
+
+func (s Reverse) Run(ctx context.Context, t *txn.Transaction) {
+	if t.Type != txn.TypeReversal && t.Type != txn.TypeVoid {
+		return
+	}
+	orig := t.OriginalKey()
+	if orig == "" {
+		t.End(txn.RCFormatError, "no original data elements (field 90)")
+		return
+	}
+	if s.InFlight != nil {
+		if err := s.InFlight.Await(ctx, orig); err != nil {
+			t.End(txn.RCSystemError, "the original is still in flight")
+			return
+		}
+	}
+	res, err := s.Ledger.Book(ctx, t)
+	switch {
+	case errors.Is(err, ErrBookingConflict):
+		s.Log.Error("booking conflict: identity reused with different content", zap.Stringer("txn", t), zap.Error(err))
+		t.End(txn.RCDuplicate, "identity reused with different content")
+		return
+	case err != nil:
+		s.Log.Error("booking a "+t.Type.String()+" failed; answering 96", zap.Stringer("txn", t), zap.Error(err))
+		t.End(txn.RCSystemError, "ledger unavailable")
+		return
+	}
+	t.Booked, t.Fee, t.Duplicate = res.Status == StatusBooked, res.Fee, res.Duplicate
+	if res.Status == StatusBooked {
+		// Queued on a repeat too (the queue is idempotent): a first attempt that booked but could
+		// not queue was answered 96, and its repeat lands here.
+		if err := s.queue(ctx, t, orig); err != nil {
+			s.Log.Error("reversal booked but not queued for the issuer; answering 96 so the terminal repeats it",
+				zap.Stringer("txn", t), zap.Error(err))
+			t.End(txn.RCSystemError, "store-and-forward unavailable")
+			return
+		}
+	}
+	reason := t.Type.String() + " " + res.Status
+	if res.Reason != "" {
+		reason += ": " + res.Reason
+	}
+	t.End(LedgerAnswer(res), reason)
+}
+
+// queue hands the issuer a reversal of the original as it saw it. An original the switch never
+// sent to an issuer (an advice still queued, a stand-in approval) has no trace and is not reversed
+// there by this step.
+func (s Reverse) queue(ctx context.Context, t *txn.Transaction, origKey string) error {
+	if s.SAF == nil {
+		s.Log.Error("no store-and-forward queue: the issuer is not told of this reversal", zap.Stringer("txn", t))
+		return nil
+	}
+	r, ok, err := s.Records.Record(ctx, origKey)
+	if err != nil {
+		return err
+	}
+	if !ok || r.IssuerSTAN == "" || r.IssuerTime == "" {
+		s.Log.Info("reversed original was never sent to an issuer; nothing to reverse there", zap.Stringer("txn", t))
+		return nil
+	}
+	o, _ := t.Original()
+	f := Forward{Kind: ForwardReversal, MTI: "0420", Issuer: r.Issuer, Reason: ReasonCustomerCancel, OriginalKey: origKey,
+		OriginalMTI: linkMTI(o.MTI), OriginalSTAN: r.IssuerSTAN, OriginalTime: r.IssuerTime, AcquirerID: s.AcquirerID}
+	if t.Type == txn.TypeVoid {
+		f.ProcessingCode = processingCodeOf(r.Kind) // the void's own code (02) is not the original's
+	}
+	f.fromTxn(t)
+	f.Amount, f.Currency, f.RRN, f.AuthCode, f.PANMasked = r.Amount, r.Currency, r.RRN, r.AuthCode, r.PANMasked
+	return s.SAF.Enqueue(ctx, f)
+}
+
+// processingCodeOf is the processing code an original of a ledger kind was sent with.
+func processingCodeOf(kind txn.Type) string {
+	switch kind {
+	case txn.TypeRefund:
+		return "200000"
+	case txn.TypeBillPayment:
+		return "500000"
+	default:
+		return "000000"
+	}
+}
