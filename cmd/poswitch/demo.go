@@ -23,6 +23,7 @@ import (
 
 	"github.com/poswitch/poswitch/ledger/pgcluster"
 	"github.com/poswitch/poswitch/simulator/cards"
+	"github.com/poswitch/poswitch/simulator/issuersim"
 	"github.com/poswitch/poswitch/simulator/terminalsim"
 )
 
@@ -38,6 +39,9 @@ const (
 	demoMaxLatencyTracked  = time.Minute
 	demoTerminalsPerLane   = 4 // one merchant (four terminals) per listener
 	demoShutdownTimeout    = 30 * time.Second
+	// demoIssuerTimeout is short so the dropped answers of --issuer-drop show as 91 and reversals
+	// within a second rather than five.
+	demoIssuerTimeout = time.Second
 )
 
 // demoOptions are the flags of `poswitch demo`.
@@ -55,6 +59,12 @@ type demoOptions struct {
 	Duration      time.Duration // 0: until SIGINT/SIGTERM
 	Cards         string
 	Seed          uint64
+	// IssuerDrop is the share of bank-b's answers issuer-sim drops (fault injection): those purchases
+	// time out at the switch, are answered 91 and are reversed through store-and-forward.
+	IssuerDrop float64
+	// PurchasesOnly leaves out the follow-ups (resends, reversals, voids, refunds) and the other
+	// transactions (balance inquiry, pre-authorisation and completion, bill payment).
+	PurchasesOnly bool
 }
 
 func newDemoCmd() *cobra.Command {
@@ -93,6 +103,8 @@ database (if this run started it) and prints a summary per response code. See do
 	f.DurationVar(&o.Duration, "duration", 0, "stop by itself after this long, e.g. 30s (0: run until Ctrl-C)")
 	f.StringVar(&o.Cards, "cards", "all", "test cards to buy with: all, issuer, load, bank-a, bank-b, a response code, or PANs")
 	f.Uint64Var(&o.Seed, "seed", 0, "seed for card and amount choice (0: from the clock)")
+	f.Float64Var(&o.IssuerDrop, "issuer-drop", 0.01, "share of bank-b's answers issuer-sim drops: those time out (91) and are reversed by store-and-forward")
+	f.BoolVar(&o.PurchasesOnly, "purchases-only", false, "send purchases only (no resends, reversals, voids, refunds, balance inquiries, pre-authorisations, bill payments)")
 	return cmd
 }
 
@@ -102,6 +114,9 @@ type demoResult struct {
 	PerLane    map[string]int64 // answered purchases per listener
 	Booked     int64            // purchase entries the ledger booked during the run
 	ConfigPath string
+	Flows      map[string]map[string]int64 // other messages: type → response code → count
+	SAF        string                      // the store-and-forward queue at the end, one line
+	IssuerDrop float64                     // the fault injected
 }
 
 // runDemo runs the demo until ctx ends or o.Duration passes. release is called once traffic has
@@ -159,7 +174,7 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 	spec := estateSpec{
 		ConfigPath: filepath.Join(dir, "demo.yaml"), WrittenBy: "demo", OwnerURL: owner, AppURL: app, LMKFile: lmkPath,
 		PINPads:     true,
-		IssuerPorts: map[string]int{}, IssuerLatency: o.IssuerLatency,
+		IssuerPorts: map[string]int{}, IssuerLatency: o.IssuerLatency, IssuerTimeout: demoIssuerTimeout,
 		Terminals: terminalsim.DefaultTerminals(3 * demoTerminalsPerLane),
 		LogFormat: "console", LogLevel: o.LogLevel,
 	}
@@ -184,6 +199,12 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 	}
 	defer est.Close()
 	res.ConfigPath = spec.ConfigPath
+	res.IssuerDrop = o.IssuerDrop
+	if o.IssuerDrop > 0 {
+		if err := est.issuers["bank-b"].SetFaults(issuersim.Faults{DropShare: o.IssuerDrop, Seed: tr0Seed(o.Seed)}); err != nil {
+			return res, fmt.Errorf("demo: --issuer-drop: %w", err)
+		}
+	}
 
 	cs, err := cards.Selection(o.Cards)
 	if err != nil {
@@ -191,7 +212,7 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 	}
 	tr := &demoTraffic{
 		cards: cs, rate: o.Rate, receipts: o.Receipts, out: out, log: est.log, seed: o.Seed,
-		perLane: map[string]int64{}, pads: est.pads(),
+		perLane: map[string]int64{}, pads: est.pads(), mix: !o.PurchasesOnly,
 	}
 	if tr.seed == 0 {
 		tr.seed = uint64(time.Now().UnixNano())
@@ -213,7 +234,11 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 			l.terminals[0].TID, l.terminals[len(l.terminals)-1].TID, l.terminals[0].MID)
 	}
 	for _, id := range estateIssuers {
-		fmt.Fprintf(out, "  issuer   %-9s %-15s issuer-sim, %v per authorization\n", id, est.issuers[id].Addr(), o.IssuerLatency)
+		faults := ""
+		if f := est.issuers[id].Faults(); f.DropShare > 0 {
+			faults = fmt.Sprintf(", drops %.1f%% of its answers (switch timeout %v: 91, then a 0420 reversal)", 100*f.DropShare, demoIssuerTimeout)
+		}
+		fmt.Fprintf(out, "  issuer   %-9s %-15s issuer-sim, %v per authorization%s\n", id, est.issuers[id].Addr(), o.IssuerLatency, faults)
 	}
 	pin := "PIN translation: not wired into the switch yet, so purchases carry no PIN block"
 	if est.pinWired {
@@ -242,6 +267,8 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), demoShutdownTimeout)
 	defer cancel()
 	res.Booked, err = bookedPurchases(shutdownCtx, est, started)
+	res.Flows = tr.flows
+	res.SAF = safLine(shutdownCtx, est)
 	fmt.Fprintln(out)
 	printDemoSummary(out, res, err)
 	return res, nil
@@ -279,6 +306,13 @@ func printDemoSummary(out io.Writer, res demoResult, ledgerErr error) {
 	sort.Strings(lanes)
 	fmt.Fprintf(out, "  per listener: %s\n", strings.Join(lanes, ", "))
 	fmt.Fprintf(out, "  answers differing from the catalogue: %d; timeouts %d; errors %d\n", s.Mismatches, s.Timeouts, s.Errors)
+	if n := s.Codes["91"]; n > 0 && res.IssuerDrop > 0 {
+		fmt.Fprintf(out, "  (the %d answers 91 are bank-b's answers dropped by issuer-sim, --issuer-drop %.2f: each timed-out request is reversed by store-and-forward)\n", n, res.IssuerDrop)
+	}
+	printFlows(out, res.Flows)
+	if res.SAF != "" {
+		fmt.Fprintf(out, "  store-and-forward: %s\n", res.SAF)
+	}
 	if ledgerErr != nil {
 		fmt.Fprintf(out, "  ledger: %v\n", ledgerErr)
 	} else {
@@ -346,6 +380,8 @@ type demoTraffic struct {
 	sum     terminalsim.Summary
 	perLane map[string]int64
 	pads    map[string]terminalsim.PINPad // by terminal ID
+	mix     bool                          // follow-ups and other transactions besides purchases
+	flows   map[string]map[string]int64   // guarded by mu; see demo_flows.go
 
 	outMu   sync.Mutex
 	tty     bool
@@ -392,6 +428,16 @@ func (tr *demoTraffic) run(ctx context.Context) {
 		card := tr.cards[rng.IntN(len(tr.cards))]
 		lo, hi := cards.StandardAmountRange[0], cards.StandardAmountRange[1]
 		amount := lo + rng.Int64N(hi-lo+1)
+		if tr.mix && i%demoOtherEvery == demoOtherEvery-1 {
+			turn := i / demoOtherEvery
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				tr.other(context.WithoutCancel(ctx), lane, t, card, amount, turn)
+			}()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -467,6 +513,11 @@ func (tr *demoTraffic) purchase(ctx context.Context, lane *demoLane, t terminals
 		tr.log.Warn("demo purchase failed", zap.String("listener", lane.name), zap.String("tid", t.TID), zap.Error(err))
 		return
 	}
+	defer func() {
+		if code, _ := resp.GetString(39); tr.mix && code == cards.Approved {
+			tr.followUp(ctx, lane, t, card, req, resp)
+		}
+	}()
 	if tr.receipts {
 		code, _ := resp.GetString(39)
 		auth, _ := resp.GetString(38)

@@ -61,6 +61,18 @@ func TestDemoApprovesAndDeclinesOverEveryListener(t *testing.T) {
 	if res.Booked != s.Codes[cards.Approved] {
 		t.Errorf("ledger booked %d purchases, terminals were told %d approvals", res.Booked, s.Codes[cards.Approved])
 	}
+	// Besides purchases the traffic carries the rest of the message set, each answered.
+	if len(res.Flows) < 3 {
+		t.Errorf("other messages: %v", res.Flows)
+	}
+	for kind, codes := range res.Flows {
+		if codes["differing answer"] > 0 || codes["no answer"] > 0 || codes["30"] > 0 || codes["96"] > 0 {
+			t.Errorf("%s: %v", kind, codes)
+		}
+	}
+	if !strings.Contains(res.SAF, "0 pending") {
+		t.Errorf("store-and-forward did not drain: %s", res.SAF)
+	}
 	text := out.String()
 	for _, want := range []string{"00 APPROVED", "demo summary:", "per listener:"} {
 		if !strings.Contains(text, want) {

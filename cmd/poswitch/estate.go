@@ -56,7 +56,8 @@ type estateSpec struct {
 
 	IssuerPorts            map[string]int // issuer ID → port; 0 or absent: a free port
 	IssuerLatency          time.Duration
-	IssuerConnsPerEndpoint int // 0: 2
+	IssuerConnsPerEndpoint int           // 0: 2
+	IssuerTimeout          time.Duration // 0: 5s
 	Listeners              []listenerSpec
 	Terminals              []terminalsim.Terminal
 
@@ -192,6 +193,10 @@ func (e *estate) close() {
 // example `make run` points at.
 func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server, keys *keyceremony.Estate) string {
 	connsPerEndpoint := spec.IssuerConnsPerEndpoint
+	issuerTimeout := spec.IssuerTimeout
+	if issuerTimeout == 0 {
+		issuerTimeout = 5 * time.Second
+	}
 	if connsPerEndpoint == 0 {
 		connsPerEndpoint = 2
 	}
@@ -217,8 +222,8 @@ func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server, keys *key
 	}
 	b.WriteString("issuers:\n")
 	for _, id := range estateIssuers {
-		fmt.Fprintf(&b, "  - id: %s\n    endpoints: [%s]\n    connections_per_endpoint: %d\n    timeout: 5s\n    echo_interval: 10s\n",
-			id, issuers[id].Addr(), connsPerEndpoint)
+		fmt.Fprintf(&b, "  - id: %s\n    endpoints: [%s]\n    connections_per_endpoint: %d\n    timeout: %v\n    echo_interval: 10s\n",
+			id, issuers[id].Addr(), connsPerEndpoint, issuerTimeout)
 		if keys != nil {
 			fmt.Fprintf(&b, "    zpk: %q   # zone PIN key, a TR-31 block under the LMK\n", string(keys.Issuers[id].SwitchZPK))
 		}

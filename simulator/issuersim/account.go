@@ -380,6 +380,15 @@ func (l *ledger) reverse(orig txnKey) (known, restored bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	o, ok := l.byKey[orig]
+	for _, class := range []keyClass{classFinAdvice, classAuthAdvice} {
+		if ok {
+			break
+		}
+		// A reversal of a stand-in approval names what the switch's advice named in its field 90.
+		k := orig
+		k.class = class
+		o, ok = l.byKey[k]
+	}
 	if !ok {
 		return false, false
 	}

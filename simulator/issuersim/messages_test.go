@@ -418,3 +418,34 @@ func TestRetransmissionIsAnsweredFromMemoryWithTheSameReferences(t *testing.T) {
 		t.Fatalf("records %+v", r)
 	}
 }
+
+func TestReversalOfAStandInAdviceUndoesTheAdviceOnce(t *testing.T) {
+	// The switch approved in stand-in and told the issuer by an 0220 whose field 90 names the
+	// transaction as the terminal sent it; the issuer never saw that original. A reversal of the
+	// stand-in approval names the same field 90.
+	card := cards.MustLookup("4761730000000011")
+	const amount = 7_700
+	srv, c := start(t, issuersim.Config{})
+	standIn := linkMessage(t, "0200", purchaseFields(card, "000000", amount, 5)) // never sent
+	advice := linkMessage(t, "0220", with(namingFields(standIn, 6), 2, card.PAN))
+	if code := field(send(t, c, advice), 39); code != "00" {
+		t.Fatalf("advice answered %s", code)
+	}
+	if l, _ := balances(t, srv, card.PAN); l != card.Balance-amount {
+		t.Fatalf("ledger %d after the advice, want %d", l, card.Balance-amount)
+	}
+	for i, mti := range []string{"0420", "0421"} {
+		if code := field(send(t, c, linkMessage(t, mti, reversalFields(standIn, 7+i))), 39); code != "00" {
+			t.Fatalf("%s answered %s", mti, code)
+		}
+	}
+	if l, a := balances(t, srv, card.PAN); l != card.Balance || a != card.Balance {
+		t.Fatalf("ledger %d available %d after the reversal, want both %d", l, a, card.Balance)
+	}
+	if a := srv.Advices(); len(a) != 1 || a[0].ReversalsNamed != 2 || a[0].ReversalsApplied != 1 {
+		t.Fatalf("advices %+v", a)
+	}
+	if st := srv.Stats(); st.ReversalsUnknown != 0 || st.ReversalsApplied != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

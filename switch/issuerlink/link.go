@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,6 +134,10 @@ func New(cfg Config) (*Link, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	l := &Link{cfg: cfg, log: cfg.Log.With(zap.String("issuer", cfg.IssuerID)), inFlight: map[string]struct{}{},
 		ctx: ctx, stop: stop}
+	// Start the trace numbers at a random point: a node restarted within the same second as its last
+	// request would otherwise resend STAN 000001 with the same field 7, and the issuer would take it
+	// for a retransmission of another transaction.
+	l.stan.Store(rand.Uint32N(maxSTAN))
 	for i, addr := range cfg.Endpoints {
 		l.endpoints = append(l.endpoints, newEndpoint(l, addr, roleOf(i)))
 	}
