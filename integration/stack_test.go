@@ -40,6 +40,11 @@ type stack struct {
 	keys      *keyceremony.Estate
 	hsm       *hsm.HSM
 	appURL    string
+	// metricsAddr is the node's Prometheus endpoint (stackOptions.metrics), "" when off.
+	metricsAddr string
+
+	// secondaries are the secondary endpoints' issuer-sims (stackOptions.secondary), by issuer.
+	secondaries map[string]*issuersim.Server
 }
 
 type stackOptions struct {
@@ -56,6 +61,19 @@ type stackOptions struct {
 	remoteHSM bool
 	// appURL rewrites the database URL the switch books through (to put a proxy in the way).
 	appURL func(string) string
+	// issuerFaults are the faults an issuer-sim (by issuer ID) starts with.
+	issuerFaults map[string]issuersim.Faults
+	// secondary starts a second issuer-sim per issuer, listed as its secondary endpoint.
+	secondary bool
+	// safRetryBase, safRetryMax and safPollInterval set the saf: section when not zero.
+	safRetryBase, safRetryMax, safPollInterval time.Duration
+	// vault runs an in-process HSM when there are no PIN pads, for the keyed PAN digest (stand-in
+	// counters, card limits) and the PAN vault (field 2 of queued advices).
+	vault bool
+	// standIn is the stand_in section of issuers (by ID); an issuer not listed has stand-in off.
+	standIn map[string]config.StandIn
+	// metrics serves the node's Prometheus endpoint on a free port (stack.metricsAddr).
+	metrics bool
 }
 
 // startStack starts issuer-sims for bank-a and bank-b, a switch routing the catalogue's BINs to them,
@@ -75,7 +93,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		o.dialects = []string{"iso87a"}
 	}
 	s := &stack{t: t, db: pgtest.NewDatabase(t), issuers: map[string]*issuersim.Server{},
-		terminals: terminalsim.DefaultTerminals(o.terminals)}
+		secondaries: map[string]*issuersim.Server{}, terminals: terminalsim.DefaultTerminals(o.terminals)}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var parts node.Parts
@@ -111,25 +129,43 @@ func startStack(t *testing.T, o stackOptions) *stack {
 			parts = node.Parts{HSM: client}
 		}
 	}
+	if o.pinPads == nil && o.vault {
+		s.hsm = hsm.NewDevelopment()
+		parts = node.Parts{Digest: s.hsm, Vault: s.hsm}
+	}
 	for _, id := range []string{cards.BankA, cards.BankB} {
-		ic := issuersim.Config{IssuerID: id, Latency: o.issuerLatency}
+		ic := issuersim.Config{IssuerID: id, Latency: o.issuerLatency, Faults: o.issuerFaults[id]}
 		if s.keys != nil {
 			ic.PIN = s.keys.Issuers[id].PIN
 		}
-		is, err := issuersim.New(ic)
-		if err != nil {
-			t.Fatal(err)
+		start := func() *issuersim.Server {
+			is, err := issuersim.New(ic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := is.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { is.Close() })
+			return is
 		}
-		if err := is.Start(); err != nil {
-			t.Fatal(err)
+		s.issuers[id] = start()
+		if o.secondary {
+			s.secondaries[id] = start()
 		}
-		s.issuers[id] = is
-		t.Cleanup(func() { is.Close() })
 	}
 	if o.appURL != nil {
 		s.appURL = o.appURL(s.db.App)
 	} else {
 		s.appURL = s.db.App
+	}
+	if o.metrics {
+		ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for the node to listen on
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.metricsAddr = ln.Addr().String()
+		ln.Close()
 	}
 	s.yaml = s.configYAML(o)
 	cfg, err := config.Parse("integration.yaml", []byte(s.yaml))
@@ -157,6 +193,9 @@ func startStack(t *testing.T, o stackOptions) *stack {
 func (s *stack) configYAML(o stackOptions) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node:\n  acquirer_id: \"10000000001\"\n")
+	if s.metricsAddr != "" {
+		fmt.Fprintf(&b, "  metrics: %s\n", s.metricsAddr)
+	}
 	fmt.Fprintf(&b, "database:\n  url: %q\n  owner_url: %q\n", s.appURL, s.db.Owner)
 	b.WriteString("listeners:\n")
 	for _, d := range o.dialects {
@@ -164,10 +203,29 @@ func (s *stack) configYAML(o stackOptions) string {
 	}
 	b.WriteString("issuers:\n")
 	for _, id := range []string{cards.BankA, cards.BankB} {
+		endpoints := s.issuers[id].Addr()
+		if sec := s.secondaries[id]; sec != nil {
+			endpoints += ", " + sec.Addr()
+		}
 		fmt.Fprintf(&b, "  - id: %s\n    endpoints: [%s]\n    connections_per_endpoint: 2\n    timeout: %s\n    echo_interval: %s\n    reconnect_wait: 50ms\n    max_reconnect_wait: 500ms\n",
-			id, s.issuers[id].Addr(), o.issuerTimeout, o.echoInterval)
+			id, endpoints, o.issuerTimeout, o.echoInterval)
 		if s.keys != nil {
 			fmt.Fprintf(&b, "    zpk: %q\n", string(s.keys.Issuers[id].SwitchZPK))
+		}
+		if r, ok := o.standIn[id]; ok {
+			fmt.Fprintf(&b, "    stand_in:\n      enabled: %v\n      currency: %q\n      max_amount: %d\n      floor_amount: %d\n      daily_amount_per_card: %d\n      daily_count_per_card: %d\n",
+				r.Enabled, r.Currency, r.MaxAmount, r.FloorAmount, r.DailyAmountPerCard, r.DailyCountPerCard)
+		}
+	}
+	if o.safRetryBase != 0 || o.safRetryMax != 0 || o.safPollInterval != 0 {
+		b.WriteString("saf:\n")
+		for _, kv := range []struct {
+			key string
+			d   time.Duration
+		}{{"retry_base", o.safRetryBase}, {"retry_max", o.safRetryMax}, {"poll_interval", o.safPollInterval}} {
+			if kv.d != 0 {
+				fmt.Fprintf(&b, "  %s: %s\n", kv.key, kv.d)
+			}
 		}
 	}
 	b.WriteString("routes:\n")

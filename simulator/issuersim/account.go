@@ -368,6 +368,12 @@ func (l *ledger) openHold(r *request) *entry {
 		return nil
 	}
 	o, ok := l.byKey[r.orig]
+	if !ok {
+		// A stand-in pre-authorisation: the issuer knows its hold from the switch's 0120 advice.
+		k := r.orig
+		k.class = classAuthAdvice
+		o, ok = l.byKey[k]
+	}
 	if !ok || !o.holdOpen || o.cancelled || o.pan != r.pan {
 		return nil
 	}

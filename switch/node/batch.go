@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strconv"
 	"sync"
@@ -22,6 +23,9 @@ const (
 	uploadSessionTTL      = time.Hour
 	maxBatchReports       = 10_000
 	maxDifferencesLogged  = 100 // per report; the report itself keeps them all
+	// maxCloseAttempts bounds how often one 0500 compares again after another settlement of the
+	// same terminal closed the batch it had compared (two 0500s racing, on this node or another).
+	maxCloseAttempts = 3
 )
 
 // BatchItem is one transaction on which a terminal's uploaded batch and the ledger differ. Never
@@ -40,10 +44,15 @@ type BatchItem struct {
 // first 0500 and, after a mismatch and a batch upload (0320s closed by a 0500 with processing code
 // 960000), what the terminal holds that the ledger does not and the other way round.
 type BatchReport struct {
-	Terminal string          `json:"terminal"`
-	Cycle    int64           `json:"cycle"`
-	At       time.Time       `json:"at"`
-	Totals   ledger.Mismatch `json:"totals"`
+	Terminal string `json:"terminal"`
+	// Window is the terminal's batch compared: its entries booked since its last close (see
+	// ledger.BatchWindow); after an upload, the batch the trailer closed.
+	Window ledger.BatchWindow `json:"window"`
+	At     time.Time          `json:"at"`
+	Totals ledger.Mismatch    `json:"totals"`
+	// Closed: the batch is closed in the ledger (terminal_batch_close), by a balanced 0500 or by the
+	// trailer; the terminal's next batch starts after Window.Upto.
+	Closed bool `json:"closed"`
 	// Uploaded counts the transactions the terminal uploaded (0 when the totals agreed).
 	Uploaded int `json:"uploaded"`
 	// Dropped counts uploads beyond maxUploadTransactions, not compared.
@@ -74,8 +83,11 @@ type uploadSession struct {
 }
 
 // batchDesk answers terminals' batch settlement (0500) and batch upload (0320). The totals are
-// compared with the ledger (ledger.CompareBatchTotals); a mismatch is answered 95 and opens an
-// upload session, which the trailer closes with a report of the differences, logged and counted.
+// compared with the terminal's entries booked since its last close (ledger.CompareBatchWindow); a
+// balanced 0500 closes the batch in the ledger (ledger.CloseBatch) before it is answered 00. A
+// mismatch is answered 95 and opens an upload session, which the trailer ends with a report of the
+// differences, logged and counted, and closes the batch all the same (the differences are the
+// acquirer's to resolve; the terminal starts a new batch).
 type batchDesk struct {
 	q          ledger.Querier
 	terminals  map[string]string // terminal → merchant
@@ -97,7 +109,7 @@ func newBatchDesk(q ledger.Querier, terminals map[string]string, acquirerID stri
 		sessions: map[string]*uploadSession{}, reports: map[string]BatchReport{},
 		settlements: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "poswitch_batch_settlements_total",
-			Help: "Terminal batch settlements (0500) by result: balanced, mismatch (answered 95), trailer, error.",
+			Help: "Terminal batch settlements (0500) by result: balanced, mismatch (answered 95), trailer, repeat (of a 0500 that closed its batch), error.",
 		}, []string{"result"}),
 		uploads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "poswitch_batch_upload_transactions_total", Help: "Transactions terminals uploaded (0320) after a totals mismatch.",
@@ -154,36 +166,88 @@ func totalsOf(t *txn.Transaction) ledger.Totals {
 	return tot
 }
 
-// settle compares a 0500's totals with the ledger: 00 when they agree, 95 (and an upload session)
-// when they do not.
+// settle compares a 0500's totals with the terminal's open batch: when they agree the batch is
+// closed in the ledger and the answer is 00; when they do not, 95 and an upload session. A repeat
+// of a 0500 that closed its batch is 00 again, and closes nothing.
 func (d *batchDesk) settle(ctx context.Context, t *txn.Transaction) {
-	m, err := ledger.CompareBatchTotals(ctx, d.q, t.TerminalID, 0, totalsOf(t))
-	if err != nil {
-		d.settlements.WithLabelValues("error").Inc()
-		d.log.Error("batch settlement: comparing totals", zap.String("tid", t.TerminalID), zap.Error(err))
-		t.End(txn.RCSystemError, "ledger unavailable")
-		return
-	}
-	now := time.Now()
-	rep := BatchReport{Terminal: t.TerminalID, Cycle: m.Cycle, At: now, Totals: m}
-	if m.OK() {
+	totals, key := totalsOf(t), t.Key()
+	for attempt := 1; ; attempt++ {
+		if closed, err := d.closedBy(ctx, key); err != nil {
+			d.fail(t, "batch settlement: looking for an earlier close", err)
+			return
+		} else if closed {
+			d.settlements.WithLabelValues("repeat").Inc()
+			t.End(txn.RCApproved, "this 0500 closed its batch already")
+			return
+		}
+		w, err := ledger.OpenBatchWindow(ctx, d.q, t.TerminalID)
+		if err != nil {
+			d.fail(t, "batch settlement: opening the batch", err)
+			return
+		}
+		m, err := ledger.CompareBatchWindow(ctx, d.q, w, totals)
+		if err != nil {
+			d.fail(t, "batch settlement: comparing totals", err)
+			return
+		}
+		now := time.Now()
+		rep := BatchReport{Terminal: t.TerminalID, Window: w, At: now, Totals: m}
+		if !m.OK() {
+			d.mismatch(t, rep)
+			return
+		}
+		closed, err := ledger.CloseBatch(ctx, d.q, ledger.BatchClose{Window: w, By: ledger.BatchBalanced, TxnKey: key,
+			Merchant: t.MerchantID, Currency: t.Currency, Ledger: m.Ledger, TerminalNet: totals.NetAmount})
+		if err != nil {
+			d.fail(t, "batch settlement: closing the batch", err)
+			return
+		}
+		if !closed {
+			// Another settlement of this terminal closed the batch since it was opened: compare
+			// again with what is left.
+			if attempt < maxCloseAttempts {
+				continue
+			}
+			d.fail(t, "batch settlement: closing the batch", fmt.Errorf("closed by another settlement %d times in a row", attempt))
+			return
+		}
+		rep.Closed = true
 		d.settlements.WithLabelValues("balanced").Inc()
 		d.mu.Lock()
 		delete(d.sessions, t.TerminalID)
 		d.keepReport(rep)
 		d.mu.Unlock()
-		t.End(txn.RCApproved, "batch totals agree with the ledger")
+		t.End(txn.RCApproved, "batch totals agree with the ledger; batch closed")
 		return
 	}
+}
+
+// closedBy tells whether the 0500 with identity key closed a batch already (its answer was lost and
+// the terminal sent it again).
+func (d *batchDesk) closedBy(ctx context.Context, key string) (bool, error) {
+	_, ok, err := ledger.BatchCloseByKey(ctx, d.q, key)
+	return ok, err
+}
+
+// fail answers 96: the ledger could not be read or written.
+func (d *batchDesk) fail(t *txn.Transaction, doing string, err error) {
+	d.settlements.WithLabelValues("error").Inc()
+	d.log.Error(doing, zap.String("tid", t.TerminalID), zap.Error(err))
+	t.End(txn.RCSystemError, "ledger unavailable")
+}
+
+// mismatch answers 95 and opens an upload session.
+func (d *batchDesk) mismatch(t *txn.Transaction, rep BatchReport) {
+	m := rep.Totals
 	d.settlements.WithLabelValues("mismatch").Inc()
-	fields := make([]zap.Field, 0, len(m.Diffs)+2)
-	fields = append(fields, zap.String("tid", t.TerminalID), zap.Int64("cycle", m.Cycle))
+	fields := make([]zap.Field, 0, len(m.Diffs)+3)
+	fields = append(fields, zap.String("tid", t.TerminalID), zap.Time("since", rep.Window.Since), zap.Time("upto", rep.Window.Upto))
 	for _, df := range m.Diffs {
 		fields = append(fields, zap.Int64s("field_"+strconv.Itoa(df.Field)+"_terminal_ledger", []int64{df.Terminal, df.Ledger}))
 	}
 	d.log.Warn("batch totals differ from the ledger; answering 95 for a batch upload", fields...)
 	d.mu.Lock()
-	d.openSession(t.TerminalID, rep, now)
+	d.openSession(t.TerminalID, rep, rep.At)
 	d.keepReport(rep)
 	d.mu.Unlock()
 	t.End(txn.RCReconcileError, "batch totals differ from the ledger")
@@ -224,7 +288,7 @@ func (d *batchDesk) keepReport(rep BatchReport) {
 
 // upload records one 0320: field 90 names the uploaded transaction itself (its MTI, STAN and field
 // 7), so its identity is the ledger's key. An upload without a preceding mismatch opens a session
-// on the open cycle. The answer is 0330 00.
+// (compared with the terminal's open batch at the trailer). The answer is 0330 00.
 func (d *batchDesk) upload(t *txn.Transaction) {
 	key := t.OriginalKey()
 	now := time.Now()
@@ -246,10 +310,11 @@ func (d *batchDesk) upload(t *txn.Transaction) {
 	t.End(txn.RCApproved, "batch upload recorded")
 }
 
-// trailer closes an upload: the uploaded transactions are compared with the ledger's batch of the
-// terminal, the differences logged, counted and kept as the terminal's report; the answer is 00
-// (the terminal may close its batch; the differences are the acquirer's to resolve). A trailer
-// without an upload is settled like a 0500.
+// trailer ends an upload: the uploaded transactions are compared with the ledger's entries of the
+// terminal's open batch, the differences logged, counted and kept as the terminal's report, and the
+// batch is closed in the ledger; the answer is 00 (the terminal closes its batch; the differences
+// are the acquirer's to resolve). A trailer without an upload is settled like a 0500. If the ledger
+// cannot be read or written the answer is 96 and the session stays for the terminal's retry.
 func (d *batchDesk) trailer(ctx context.Context, t *txn.Transaction) {
 	d.mu.Lock()
 	s := d.sessions[t.TerminalID]
@@ -258,13 +323,32 @@ func (d *batchDesk) trailer(ctx context.Context, t *txn.Transaction) {
 		d.settle(ctx, t)
 		return
 	}
-	entries, err := ledger.TerminalBatch(ctx, d.q, t.TerminalID, s.report.Cycle)
-	if err != nil {
-		d.settlements.WithLabelValues("error").Inc()
-		d.log.Error("batch upload: reading the ledger's batch", zap.String("tid", t.TerminalID), zap.Error(err))
-		t.End(txn.RCSystemError, "ledger unavailable")
+	totals, key := totalsOf(t), t.Key()
+	if closed, err := d.closedBy(ctx, key); err != nil {
+		d.fail(t, "batch upload: looking for an earlier close", err)
+		return
+	} else if closed {
+		d.endSession(t.TerminalID, s)
+		d.settlements.WithLabelValues("repeat").Inc()
+		t.End(txn.RCApproved, "this trailer closed its batch already")
 		return
 	}
+	w, err := ledger.OpenBatchWindow(ctx, d.q, t.TerminalID)
+	if err != nil {
+		d.fail(t, "batch upload: opening the batch", err)
+		return
+	}
+	entries, err := ledger.BatchWindowEntries(ctx, d.q, w)
+	if err != nil {
+		d.fail(t, "batch upload: reading the ledger's batch", err)
+		return
+	}
+	m, err := ledger.CompareBatchWindow(ctx, d.q, w, totals)
+	if err != nil {
+		d.fail(t, "batch upload: comparing the trailer's totals", err)
+		return
+	}
+
 	d.mu.Lock()
 	if d.sessions[t.TerminalID] != s {
 		// Another trailer or 0500 of this terminal got here first.
@@ -272,11 +356,12 @@ func (d *batchDesk) trailer(ctx context.Context, t *txn.Transaction) {
 		t.End(txn.RCApproved, "batch upload already closed")
 		return
 	}
-	delete(d.sessions, t.TerminalID)
 	rep := s.report
+	rep.Window = w
 	rep.Uploaded = len(s.txns)
 	rep.Complete = true
 	rep.At = time.Now()
+	rep.TrailerTotals = &m
 	inLedger := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		inLedger[e.Key] = true
@@ -294,25 +379,49 @@ func (d *batchDesk) trailer(ctx context.Context, t *txn.Transaction) {
 			rep.TerminalOnly = append(rep.TerminalOnly, BatchItem{Key: k, ProcessingCode: u.proc, STAN: u.stan, RRN: u.rrn, TerminalAmount: u.amount})
 		}
 	}
-	sort.Slice(rep.TerminalOnly, func(i, j int) bool { return rep.TerminalOnly[i].Key < rep.TerminalOnly[j].Key })
 	d.mu.Unlock()
+	sort.Slice(rep.TerminalOnly, func(i, j int) bool { return rep.TerminalOnly[i].Key < rep.TerminalOnly[j].Key })
 
-	if m, err := ledger.CompareBatchTotals(ctx, d.q, t.TerminalID, rep.Cycle, totalsOf(t)); err == nil {
-		rep.TrailerTotals = &m
+	closed, err := ledger.CloseBatch(ctx, d.q, ledger.BatchClose{Window: w, By: ledger.BatchUploaded, TxnKey: key,
+		Merchant: t.MerchantID, Currency: t.Currency, Ledger: m.Ledger, TerminalNet: totals.NetAmount,
+		Differences: len(m.Diffs), Uploaded: rep.Uploaded, TerminalOnly: len(rep.TerminalOnly),
+		LedgerOnly: len(rep.LedgerOnly), AmountDiffers: len(rep.AmountDiffers)})
+	if err != nil {
+		d.fail(t, "batch upload: closing the batch", err)
+		return
 	}
+	if !closed {
+		// Another settlement of this terminal closed the batch while this trailer compared it; the
+		// upload is over either way.
+		d.log.Warn("batch upload: the batch was closed by another settlement meanwhile", zap.String("tid", t.TerminalID))
+	}
+	rep.Closed = closed
 	d.differences.WithLabelValues("terminal_only").Add(float64(len(rep.TerminalOnly)))
 	d.differences.WithLabelValues("ledger_only").Add(float64(len(rep.LedgerOnly)))
 	d.differences.WithLabelValues("amount").Add(float64(len(rep.AmountDiffers)))
 	d.settlements.WithLabelValues("trailer").Inc()
 	d.logReport(rep)
 	d.mu.Lock()
+	if d.sessions[t.TerminalID] == s {
+		delete(d.sessions, t.TerminalID)
+	}
 	d.keepReport(rep)
 	d.mu.Unlock()
-	t.End(txn.RCApproved, "batch upload complete")
+	t.End(txn.RCApproved, "batch upload complete; batch closed")
+}
+
+// endSession drops the terminal's session if it is still s.
+func (d *batchDesk) endSession(terminal string, s *uploadSession) {
+	d.mu.Lock()
+	if d.sessions[terminal] == s {
+		delete(d.sessions, terminal)
+	}
+	d.mu.Unlock()
 }
 
 func (d *batchDesk) logReport(rep BatchReport) {
-	d.log.Warn("batch upload reconciled", zap.String("tid", rep.Terminal), zap.Int64("cycle", rep.Cycle),
+	d.log.Warn("batch upload reconciled", zap.String("tid", rep.Terminal), zap.Time("since", rep.Window.Since),
+		zap.Time("upto", rep.Window.Upto), zap.Bool("closed", rep.Closed),
 		zap.Int("uploaded", rep.Uploaded), zap.Int("dropped", rep.Dropped), zap.Int("terminal_only", len(rep.TerminalOnly)),
 		zap.Int("ledger_only", len(rep.LedgerOnly)), zap.Int("amount_differs", len(rep.AmountDiffers)))
 	logged := 0

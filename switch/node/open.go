@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
@@ -40,6 +41,9 @@ type Parts struct {
 // Open migrates the ledger, syncs the merchants of the configuration into it, starts the ledger
 // writer and builds the node (not yet started).
 func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger) (*Stack, error) {
+	if err := checkStandInParts(cfg, parts); err != nil {
+		return nil, err
+	}
 	var pin pipeline.PINTranslator
 	if parts.HSM != nil {
 		pt, err := newPINTranslator(ctx, cfg, parts.HSM)
@@ -104,6 +108,31 @@ func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger)
 	go func() { safDone <- queue.Run(safCtx, n.Senders()) }()
 	return &Stack{Node: n, Pool: pool, Writer: writer, SAF: queue, stopWriter: stop, writerDone: done,
 		stopSAF: stopSAF, safDone: safDone}, nil
+}
+
+// checkStandInParts refuses a stand-in the node could not run. Without the keyed PAN digest every
+// stand-in would be declined (the per-card daily limits count cards by it, never by the PAN), and
+// without the vault its advices would reach the issuer without field 2 and be refused there; both
+// would go unnoticed until the issuer is down. Only the in-process HSM offers them today.
+func checkStandInParts(cfg *config.Config, parts Parts) error {
+	for i, is := range cfg.Issuers {
+		if !is.StandIn.Enabled {
+			continue
+		}
+		var missing []string
+		if parts.Digest == nil {
+			missing = append(missing, "the HSM's keyed PAN digest (the stand-in per-card daily limits count cards by it)")
+		}
+		if parts.Vault == nil {
+			missing = append(missing, "the HSM's PAN vault (stand-in advices keep the PAN sealed until they are sent)")
+		}
+		if len(missing) > 0 {
+			return cfg.ErrorAt("issuers", i, "stand_in", "issuer %s has stand-in enabled, which needs %s; "+
+				"a remote HSM (hsm.address) does not offer them yet: use the in-process HSM (hsm.lmk_file or hsm.lmk_env) "+
+				"or disable stand_in for this issuer", is.ID, strings.Join(missing, " and "))
+		}
+	}
+	return nil
 }
 
 // Close stops the node first (in-flight transactions finish and are booked), then the writer, then

@@ -64,6 +64,11 @@ func (s Advise) Run(ctx context.Context, t *txn.Transaction) {
 		t.End(txn.RCNoSuchIssuer, "no route for the card's BIN")
 		return
 	}
+	if t.Type != txn.TypeCompletion {
+		// The issuer will know this advice by the identity its field 90 names (the terminal's own),
+		// so that is the trace a later reversal or void of it must name.
+		t.IssuerSTAN, t.IssuerTime = f.OriginalSTAN, f.OriginalTime
+	}
 	res, err := s.Ledger.Book(ctx, t)
 	switch {
 	case errors.Is(err, ErrBookingConflict):

@@ -97,6 +97,14 @@ func (s Book) Run(ctx context.Context, t *txn.Transaction) {
 		t.Booked = res.Status == StatusBooked
 		t.Fee = res.Fee
 		t.Duplicate = res.Duplicate
+		if res.Duplicate {
+			// A copy of a transaction booked long ago (its answer no longer in match's cache) went to
+			// the issuer again and was approved again: the books keep the first; the issuer's second
+			// approval is reversed.
+			s.Log.Warn("issuer approved a copy of a booked transaction; reversing the copy at the issuer",
+				zap.Stringer("txn", t), zap.String("issuer", t.IssuerID), zap.String("issuer_stan", t.IssuerSTAN))
+			s.reverseAtIssuer(ctx, t)
+		}
 	case errors.Is(err, ErrBookingConflict):
 		s.Log.Error("booking conflict: identity reused with different content", zap.Stringer("txn", t), zap.Error(err))
 		s.reverseAtIssuer(ctx, t)

@@ -3,6 +3,12 @@
 // answers, as jPOS-EE's store-and-forward and ACI's SAFTOR keep them. Several switch nodes may share
 // one database: each due item is claimed by one node with FOR UPDATE SKIP LOCKED and a lease, sent
 // without any database transaction open, and settled afterwards.
+//
+// An answer settles an item, but not every answer delivers it (Acknowledged): an advice answered
+// 30, 12, 14 or 96, or a reversal answered 30 or 96, was not taken by the issuer and is flagged
+// operator at once, logged at error without card data; any other answer marks it done (issuers
+// acknowledge reversals of originals they never saw with 00). Unanswered attempts are repeated
+// with back-off until MaxAttempts, then flagged operator.
 package saf
 
 import (
@@ -41,8 +47,8 @@ type Status string
 
 const (
 	StatusPending   Status = "pending"   // waiting for its next attempt
-	StatusDone      Status = "done"      // the issuer answered
-	StatusOperator  Status = "operator"  // MaxAttempts unanswered: an operator decides
+	StatusDone      Status = "done"      // the issuer answered and acknowledged it
+	StatusOperator  Status = "operator"  // MaxAttempts unanswered, or the issuer could not process it: an operator decides
 	StatusCancelled Status = "cancelled" // never needs sending (an advice reversed before it was sent)
 )
 

@@ -113,7 +113,7 @@ type Queue struct {
 	log  *zap.Logger
 	wake chan struct{}
 
-	sent, answered, unanswered, unavailable, flagged atomic.Int64
+	sent, answered, refused, unanswered, unavailable, flagged atomic.Int64
 }
 
 // NewQueue builds a queue on the ledger's database (migration 00003 made its table).
@@ -143,14 +143,17 @@ INSERT INTO saf_item (issuer, kind, acquirer, terminal, orig_mti, orig_stan, ori
                       processing_code, amount, currency, merchant, rrn, auth_code, mcc, entry_mode,
                       pan_masked, pan_sealed, reason)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-ON CONFLICT (issuer, kind, acquirer, terminal, orig_stan, orig_time) DO `
+ON CONFLICT (issuer, kind, mti, acquirer, terminal, orig_stan, orig_time) DO `
 
 func (q *Queue) enqueue(ctx context.Context, it Item, reopen bool) error {
 	it.TerminalID = padRight(it.TerminalID, 8)
 	if err := it.Validate(); err != nil {
 		return err
 	}
-	onConflict := "NOTHING"
+	// The first enqueue of an original wins; a later one only fills in the terminal-side key if the
+	// first did not know it (a late answer's reversal can be stored before its timeout's).
+	onConflict := `UPDATE SET original_key = EXCLUDED.original_key
+	               WHERE saf_item.original_key = '' AND EXCLUDED.original_key <> ''`
 	if reopen {
 		onConflict = `UPDATE SET status = 'pending', next_attempt_at = now(), done_at = NULL,
 		              last_error = 'sent again: the issuer approved late' WHERE saf_item.status = 'done'`
@@ -168,8 +171,8 @@ func (q *Queue) enqueue(ctx context.Context, it Item, reopen bool) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE saf_item SET status = 'cancelled', done_at = now(), last_error = 'reversed before it was sent'
 			 WHERE issuer = $1 AND kind = 'advice' AND acquirer = $2 AND terminal = $3 AND orig_stan = $4
-			   AND orig_time = $5 AND status = 'pending' AND attempts = 0 AND reason = $6`,
-			it.Issuer, it.AcquirerID, it.TerminalID, it.OrigSTAN, it.OrigTime, ReasonStandIn)
+			   AND orig_time = $5 AND status = 'pending' AND attempts = 0`,
+			it.Issuer, it.AcquirerID, it.TerminalID, it.OrigSTAN, it.OrigTime)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
@@ -199,7 +202,8 @@ type claimed struct {
 
 // Run drains due items until ctx ends: it claims up to MaxBatch items of issuers it has a sender
 // for, sends them concurrently, records each outcome, and polls again after PollInterval (at once
-// after a full batch or an Enqueue on this node). Any answer settles an item (done); a timeout or
+// after a full batch or an Enqueue on this node). An answer settles an item: done, or operator when
+// the issuer answered that it could not process the message (Acknowledged); a timeout or
 // send error counts as an attempt and the item waits Backoff(attempts); after MaxAttempts it is
 // flagged operator. An issuer link that is down is not an attempt: the message never left, and a
 // long outage must not push every reversal to an operator. Run returns nil when ctx ends.
@@ -264,6 +268,13 @@ WITH due AS (
              WHERE a.issuer = s.issuer AND a.kind = 'advice' AND a.acquirer = s.acquirer
                AND a.terminal = s.terminal AND a.orig_stan = s.orig_stan AND a.orig_time = s.orig_time
                AND a.status = 'pending'))
+       -- A completion (0220) waits while the 0120 advice of its stand-in pre-authorisation is
+       -- undelivered: the issuer must hold before it can complete.
+       AND NOT (s.kind = 'advice' AND s.mti = '0220' AND EXISTS (
+            SELECT 1 FROM saf_item a
+             WHERE a.issuer = s.issuer AND a.kind = 'advice' AND a.mti = '0120' AND a.acquirer = s.acquirer
+               AND a.terminal = s.terminal AND a.orig_stan = s.orig_stan AND a.orig_time = s.orig_time
+               AND a.status = 'pending'))
      ORDER BY s.next_attempt_at
      LIMIT $2
      FOR UPDATE SKIP LOCKED)
@@ -324,9 +335,18 @@ func (q *Queue) attempt(ctx context.Context, s Sender, c claimed) {
 	switch {
 	case err == nil:
 		rc, _ := resp.GetString(39)
+		if ok, why := Acknowledged(c.item.Kind, rc); !ok {
+			// The issuer answered that it cannot process the message: not delivered (see Acknowledged).
+			q.refused.Add(1)
+			q.flagged.Add(1)
+			log.Error("store-and-forward: the issuer could not process the message; flagged for an operator",
+				zap.String("mti", mti), zap.String("rc", rc), zap.String("why", why))
+			q.settle(c, `status = 'operator', last_response = $4, last_error = $5`, rc, why)
+			return
+		}
 		q.answered.Add(1)
 		if rc != "00" {
-			log.Warn("store-and-forward: issuer answered, not with 00; done all the same", zap.String("mti", mti),
+			log.Warn("store-and-forward: issuer answered, not with 00; acknowledged all the same", zap.String("mti", mti),
 				zap.String("rc", rc))
 		}
 		q.settle(c, `status = 'done', done_at = now(), last_response = $4, last_error = ''`, rc)

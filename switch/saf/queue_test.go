@@ -477,3 +477,30 @@ func TestReversalWaitsUntilItsAdviceIsDelivered(t *testing.T) {
 		t.Fatalf("issuer-sim requests %v", req)
 	}
 }
+
+func TestTimeoutReversalFillsInTheKeyOfALateReversalStoredFirst(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	q := saf.NewQueue(appPool(t, db), saf.Config{}, nil)
+	it := reversal("000901", "0102030405", 700)
+	late := it
+	late.Reason, late.OriginalKey = saf.ReasonLateResponse, "" // the late answer does not know the terminal's key
+	if err := q.EnqueueLate(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Enqueue(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	other := it
+	other.OriginalKey = "1|" + terminal + "|another"
+	if err := q.Enqueue(ctx, other); err != nil { // a known key is never replaced
+		t.Fatal(err)
+	}
+	recs := list(t, q)
+	if len(recs) != 1 {
+		t.Fatalf("%d items after enqueueing one reversal three times", len(recs))
+	}
+	if r := recs[0]; r.OriginalKey != it.OriginalKey || r.Reason != saf.ReasonLateResponse || r.Status != saf.StatusPending {
+		t.Fatalf("stored %+v", r)
+	}
+}

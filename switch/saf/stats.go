@@ -25,7 +25,8 @@ type Stats struct {
 
 	// This node since NewQueue.
 	Sent        int64 // messages handed to a link
-	Answered    int64 // attempts the issuer answered (done)
+	Answered    int64 // attempts the issuer answered and acknowledged (done)
+	Refused     int64 // attempts the issuer answered with a code meaning it could not process them (operator)
 	Unanswered  int64 // attempts that timed out or failed (counted towards MaxAttempts)
 	Unavailable int64 // claims handed back because the issuer link was down (not counted)
 	Flagged     int64 // items this node flagged for an operator
@@ -33,7 +34,7 @@ type Stats struct {
 
 // Stats reads the counts per issuer, kind and status.
 func (q *Queue) Stats(ctx context.Context) (Stats, error) {
-	st := Stats{Sent: q.sent.Load(), Answered: q.answered.Load(), Unanswered: q.unanswered.Load(),
+	st := Stats{Sent: q.sent.Load(), Answered: q.answered.Load(), Refused: q.refused.Load(), Unanswered: q.unanswered.Load(),
 		Unavailable: q.unavailable.Load(), Flagged: q.flagged.Load()}
 	rows, err := q.pool.Query(ctx, `SELECT issuer, kind, status, count(*) FROM saf_item GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
 	if err != nil {
@@ -180,7 +181,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, st.OldestPending.Seconds())
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
-	for outcome, v := range map[string]int64{"answered": st.Answered, "unanswered": st.Unanswered,
+	for outcome, v := range map[string]int64{"answered": st.Answered, "refused": st.Refused, "unanswered": st.Unanswered,
 		"unavailable": st.Unavailable} {
 		ch <- prometheus.MustNewConstMetric(c.attempts, prometheus.CounterValue, float64(v), outcome)
 	}

@@ -41,8 +41,9 @@ CREATE TABLE saf_item (
     claimed_by      text        NOT NULL DEFAULT '',
     created_at      timestamptz NOT NULL DEFAULT now(),
     done_at         timestamptz,
-    -- Idempotency: one reversal and one advice per original, whoever enqueues them.
-    UNIQUE (issuer, kind, acquirer, terminal, orig_stan, orig_time)
+    -- Idempotency: one reversal and one advice of each MTI per original, whoever enqueues them (a
+    -- stand-in pre-authorisation's 0120 and its completion's 0220 name the same original).
+    UNIQUE (issuer, kind, mti, acquirer, terminal, orig_stan, orig_time)
 );
 
 -- The drain query: due pending items, oldest first.
