@@ -40,7 +40,9 @@ func TestAppRoleCannotChangeTheJournal(t *testing.T) {
 
 func TestAuditorSeesOnlyViews(t *testing.T) {
 	tl := newTestLedger(t, WriterConfig{})
-	tl.book(t, purchase("M1", "ISS1", 1000))
+	b := purchase("M1", "ISS1", 1000)
+	b.IssuerSTAN, b.IssuerTime = "004711", "1124215959"
+	tl.book(t, b)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, tl.db.Auditor)
 	if err != nil {
@@ -56,6 +58,19 @@ func TestAuditorSeesOnlyViews(t *testing.T) {
 	}
 	if _, err := conn.Exec(ctx, `INSERT INTO merchant (id) VALUES ('X')`); err == nil {
 		t.Errorf("auditor wrote a merchant")
+	}
+	// The issuer trace and the store-and-forward queue are visible through views; the queue's table
+	// (with its sealed PANs) is not.
+	var stan, at string
+	if err := conn.QueryRow(ctx, `SELECT issuer_stan, issuer_time FROM v_journal_entries WHERE txn_key = $1`, b.Key).Scan(&stan, &at); err != nil ||
+		stan != b.IssuerSTAN || at != b.IssuerTime {
+		t.Errorf("auditor reading the issuer trace: %q %q %v", stan, at, err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM v_saf_items`).Scan(&n); err != nil {
+		t.Errorf("auditor reading v_saf_items: %v", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT * FROM saf_item`); err == nil {
+		t.Errorf("auditor read the saf_item table directly")
 	}
 }
 
