@@ -77,9 +77,10 @@ func (s Reverse) Run(ctx context.Context, t *txn.Transaction) {
 	t.End(LedgerAnswer(res), reason)
 }
 
-// queue hands the issuer a reversal of the original as it saw it. An original the switch never
-// sent to an issuer (an advice still queued, a stand-in approval) has no trace and is not reversed
-// there by this step.
+// queue hands the issuer a reversal of the original as it saw it: by the original's issuer trace,
+// which for a stand-in approval or a terminal's advice is the identity its advice names in field 90.
+// An original with no trace (a completion, or an entry booked before the trace was kept) is not
+// reversed at the issuer by this step, and that is logged.
 func (s Reverse) queue(ctx context.Context, t *txn.Transaction, origKey string) error {
 	if s.SAF == nil {
 		s.Log.Error("no store-and-forward queue: the issuer is not told of this reversal", zap.Stringer("txn", t))
@@ -104,7 +105,8 @@ func (s Reverse) queue(ctx context.Context, t *txn.Transaction, origKey string) 
 	return s.SAF.Enqueue(ctx, f)
 }
 
-// processingCodeOf is the processing code an original of a ledger kind was sent with.
+// processingCodeOf is the processing code an original of a ledger kind was sent with (bill payments
+// as 50; the issuer matches the reversal by field 90, not by this).
 func processingCodeOf(kind txn.Type) string {
 	switch kind {
 	case txn.TypeRefund:

@@ -29,7 +29,7 @@ const StandInAuthPrefix = "S"
 func standInAuthCode() string { return fmt.Sprintf("%s%05d", StandInAuthPrefix, rand.IntN(100000)) }
 
 // approveInStandIn approves t on its issuer's behalf. The transaction goes on to be booked like any
-// approval, and Advise queues its advice afterwards. From here on the issuer trace (IssuerSTAN,
+// approval, and StandInAdvice queues its advice afterwards. From here on the issuer trace (IssuerSTAN,
 // IssuerTime) is the identity the issuer will know the transaction by: the terminal's STAN and field
 // 7, carried in field 90 of the advice and of any later reversal of it. A request that timed out has
 // had its own reversal queued under the link's STAN before this.
