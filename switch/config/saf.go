@@ -17,7 +17,7 @@ type SAF struct {
 	// Lease keeps an item a node is sending away from the other nodes; it must exceed every issuer's
 	// timeout. Default 30s.
 	Lease    Duration `yaml:"lease"`
-	MaxBatch int      `yaml:"max_batch"` // items claimed and sent at once per poll; default 100
+	MaxBatch int      `yaml:"max_batch"` // most items in flight at once on this node; default 100
 
 	line lines
 }

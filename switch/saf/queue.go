@@ -44,7 +44,7 @@ type Config struct {
 	// Lease is how long a claimed item stays invisible to other nodes while one node sends it; it
 	// must exceed the issuer timeout, or another node could send the same item in the meantime.
 	Lease    time.Duration
-	MaxBatch int                  // items claimed (and sent concurrently) per poll
+	MaxBatch int                  // most items this node has claimed and in flight at once
 	Spec     *iso8583.MessageSpec // issuer-link spec; nil: specs.IssuerLink
 	Opener   PANOpener            // opens advices' sealed PANs; nil: advices go without field 2
 	Node     string               // this node's name in claimed_by; "": random
@@ -59,7 +59,7 @@ const (
 	DefaultLease        = 30 * time.Second
 	DefaultMaxBatch     = 100
 
-	// maxMaxBatch bounds the goroutines one poll starts.
+	// maxMaxBatch bounds the attempts (goroutines) one node has in flight.
 	maxMaxBatch = 1000
 	// settleTimeout bounds the update that records an attempt's outcome, also while shutting down.
 	settleTimeout = 5 * time.Second
@@ -200,37 +200,93 @@ type claimed struct {
 	attempts int // including this one
 }
 
-// Run drains due items until ctx ends: it claims up to MaxBatch items of issuers it has a sender
-// for, sends them concurrently, records each outcome, and polls again after PollInterval (at once
-// after a full batch or an Enqueue on this node). An answer settles an item: done, or operator when
+// Run drains due items until ctx ends, keeping up to MaxBatch items of issuers it has a sender for
+// in flight at once: as attempts finish it claims more, so an issuer that does not answer holds only
+// its own items for the issuer timeout, never the others claimed with them. It claims again when a
+// slot frees while more may be due (the last claim filled every free slot), and otherwise after
+// PollInterval or an Enqueue on this node. An answer settles an item: done, or operator when
 // the issuer answered that it could not process the message (Acknowledged); a timeout or
 // send error counts as an attempt and the item waits Backoff(attempts); after MaxAttempts it is
 // flagged operator. An issuer link that is down is not an attempt: the message never left, and a
-// long outage must not push every reversal to an operator. Run returns nil when ctx ends.
+// long outage must not push every reversal to an operator. Run returns nil when ctx ends, after
+// every attempt in flight has been answered or abandoned and its outcome recorded.
 func (q *Queue) Run(ctx context.Context, senders map[string]Sender) error {
 	if len(senders) == 0 {
 		<-ctx.Done()
 		return nil
 	}
+	var (
+		wg sync.WaitGroup
+		// finished carries one token per attempt that ended; its capacity (MaxBatch, the most in
+		// flight) means an attempt never blocks on it, even while Run is shutting down.
+		finished = make(chan string, q.cfg.MaxBatch)
+		// inFlight is the ids of this node's unsettled claims, owned by this loop.
+		inFlight = make(map[string]struct{}, q.cfg.MaxBatch)
+	)
+	defer wg.Wait()
+	poll := time.NewTimer(0)
+	defer poll.Stop()
 	for {
-		n, err := q.drain(ctx, senders)
-		if err != nil && ctx.Err() == nil {
-			q.log.Warn("store-and-forward: claiming due items", zap.Error(err))
+		// Count every attempt that ended since the last round before sizing this claim.
+		for reaped := false; !reaped; {
+			select {
+			case id := <-finished:
+				delete(inFlight, id)
+			default:
+				reaped = true
+			}
 		}
-		if err == nil && n == q.cfg.MaxBatch {
-			continue // there may be more due
-		}
-		select {
-		case <-ctx.Done():
+		if ctx.Err() != nil {
 			return nil
-		case <-q.wake:
-		case <-time.After(q.cfg.PollInterval):
+		}
+		free := q.cfg.MaxBatch - len(inFlight)
+		moreDue := false
+		if free > 0 {
+			batch, err := q.claimDue(ctx, senders, free, inFlight)
+			if err != nil && ctx.Err() == nil {
+				q.log.Warn("store-and-forward: claiming due items", zap.Error(err))
+			}
+			for _, c := range batch {
+				inFlight[c.id] = struct{}{}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					q.attempt(ctx, senders[c.item.Issuer], c)
+					finished <- c.id
+				}()
+			}
+			moreDue = err == nil && len(batch) == free
+		}
+		if !moreDue || free == 0 {
+			// Nothing more is due, or no slot is free: the next claim waits for the poll at the latest.
+			if !poll.Stop() {
+				select {
+				case <-poll.C:
+				default:
+				}
+			}
+			poll.Reset(q.cfg.PollInterval)
+		}
+		// Wait for a reason to claim: a freed slot when more may be due, an Enqueue here, or the poll.
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case id := <-finished:
+				delete(inFlight, id)
+				waiting = !moreDue && free > 0
+			case <-q.wake:
+				waiting = false
+			case <-poll.C:
+				waiting = false
+			}
 		}
 	}
 }
 
-// drain claims one batch and sends it; it returns the number claimed.
-func (q *Queue) drain(ctx context.Context, senders map[string]Sender) (int, error) {
+// claimDue claims up to n due items of the issuers whose link is up, leaving out this node's own
+// unsettled claims.
+func (q *Queue) claimDue(ctx context.Context, senders map[string]Sender, n int, inFlight map[string]struct{}) ([]claimed, error) {
 	issuers := make([]string, 0, len(senders))
 	for id, s := range senders {
 		if u, ok := s.(upper); ok && !u.Up() {
@@ -239,28 +295,22 @@ func (q *Queue) drain(ctx context.Context, senders map[string]Sender) (int, erro
 		issuers = append(issuers, id)
 	}
 	if len(issuers) == 0 {
-		return 0, nil
+		return nil, nil
 	}
-	batch, err := q.claim(ctx, issuers)
-	if err != nil {
-		return 0, err
+	busy := make([]string, 0, len(inFlight))
+	for id := range inFlight {
+		busy = append(busy, id)
 	}
-	var wg sync.WaitGroup
-	for _, c := range batch {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			q.attempt(ctx, senders[c.item.Issuer], c)
-		}()
-	}
-	wg.Wait()
-	return len(batch), nil
+	return q.claim(ctx, issuers, n, busy)
 }
 
 const claimItems = `
 WITH due AS (
     SELECT s.id FROM saf_item s
      WHERE s.status = 'pending' AND s.next_attempt_at <= now() AND s.issuer = ANY($1)
+       -- Never this node's own claim still in flight (its lease ran out: a lease shorter than the
+       -- issuer timeout), which would put two copies of one item in flight from one node.
+       AND s.id <> ALL($5::uuid[])
        -- A reversal waits while an advice of the same original is undelivered: the issuer must hear
        -- of a transaction before it can reverse it.
        AND NOT (s.kind = 'reversal' AND EXISTS (
@@ -288,8 +338,8 @@ RETURNING s.id::text, s.kind, s.issuer, s.mti, s.orig_mti, s.orig_stan, s.orig_t
 
 // claim takes due items for one attempt: the claim commits at once, and the lease (next_attempt_at
 // pushed Lease ahead) keeps other nodes off the items while this one sends them.
-func (q *Queue) claim(ctx context.Context, issuers []string) ([]claimed, error) {
-	rows, err := q.pool.Query(ctx, claimItems, issuers, q.cfg.MaxBatch, q.cfg.Lease.Milliseconds(), q.cfg.Node)
+func (q *Queue) claim(ctx context.Context, issuers []string, n int, busy []string) ([]claimed, error) {
+	rows, err := q.pool.Query(ctx, claimItems, issuers, n, q.cfg.Lease.Milliseconds(), q.cfg.Node, busy)
 	if err != nil {
 		return nil, err
 	}

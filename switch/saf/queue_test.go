@@ -264,6 +264,57 @@ func TestItemIsFlaggedForAnOperatorAfterMaxAttemptsAndCanBeRequeued(t *testing.T
 	}
 }
 
+// An issuer that does not answer one item holds only that item for its timeout: the queue keeps
+// MaxBatch items in flight and claims more as attempts finish, so items enqueued after the silent one
+// was sent are all sent and done while its attempt still waits for an answer (not yet settled), more
+// of them than the slots beside it, and it is repeated afterwards.
+func TestUnansweredItemDoesNotHoldUpTheOthers(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	srv := startSim(t, issuersim.Faults{DropShare: 1, Seed: 4})
+	// The timeout only has to outlast sending the others; the assertion is on order, not on time.
+	link := startLink(t, srv.Addr(), 5*time.Second, true)
+	cfg := saf.Config{RetryBase: 10 * time.Millisecond, PollInterval: 10 * time.Millisecond, MaxBatch: 4}
+	q := saf.NewQueue(appPool(t, db), cfg, nil)
+	ctx := context.Background()
+	const silentSTAN, others = "001201", 12 // three times the slots left beside the silent item
+	if err := q.Enqueue(ctx, reversal(silentSTAN, "0102030405", 100)); err != nil {
+		t.Fatal(err)
+	}
+	stop := running(q, map[string]saf.Sender{issuer: link})
+	waitFor(t, "the silent item's answer to be dropped", func() bool { return srv.Stats().Dropped == 1 })
+	if err := srv.SetFaults(issuersim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range others {
+		if err := q.Enqueue(ctx, reversal(fmt.Sprintf("%06d", 1300+i), "0102030405", int64(200+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the others to be done", func() bool { return stats(t, q).Done >= others })
+	// Read after the others were seen done: the silent item's attempt had not yet timed out.
+	if st := stats(t, q); st.Unanswered != 0 {
+		t.Fatalf("the others were done only after the silent item's attempt timed out: %+v", st)
+	}
+	for _, r := range list(t, q) {
+		if r.OrigSTAN == silentSTAN && (r.Status != saf.StatusPending || r.Attempts != 1 || r.LastError != "") {
+			t.Fatalf("silent item settled before the others were done: %+v", r)
+		}
+	}
+	waitFor(t, "the silent item's repeat to be done", func() bool { return stats(t, q).Done == others+1 })
+	stop()
+	for _, r := range list(t, q) {
+		if want := map[bool]int{true: 2, false: 1}[r.OrigSTAN == silentSTAN]; r.Status != saf.StatusDone || r.Attempts != want {
+			t.Errorf("item %s: %s after %d attempts, want done after %d", r.OrigSTAN, r.Status, r.Attempts, want)
+		}
+	}
+	if req := srv.Stats().Requests; req["0420"] != others+1 || req["0421"] != 1 {
+		t.Fatalf("issuer-sim requests %v, want %d 0420 and one 0421", req, others+1)
+	}
+	if st := stats(t, q); st.Sent != others+2 || st.Unanswered != 1 || st.Answered != others+1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 func TestIssuerDownIsNotAnAttempt(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	srv := startSim(t, issuersim.Faults{RefuseSignOn: true})
