@@ -307,7 +307,7 @@ func printDemoSummary(out io.Writer, res demoResult, ledgerErr error) {
 	fmt.Fprintf(out, "  per listener: %s\n", strings.Join(lanes, ", "))
 	fmt.Fprintf(out, "  answers differing from the catalogue: %d; timeouts %d; errors %d\n", s.Mismatches, s.Timeouts, s.Errors)
 	if n := s.Codes["91"]; n > 0 && res.IssuerDrop > 0 {
-		fmt.Fprintf(out, "  (the %d answers 91 are bank-b's answers dropped by issuer-sim, --issuer-drop %.2f: each timed-out request is reversed by store-and-forward)\n", n, res.IssuerDrop)
+		fmt.Fprintf(out, "  (91 ×%d: bank-b's answers dropped by issuer-sim, --issuer-drop %.2f; each timed-out request is reversed by store-and-forward)\n", n, res.IssuerDrop)
 	}
 	printFlows(out, res.Flows)
 	if res.SAF != "" {
