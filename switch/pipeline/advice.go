@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 
 	"go.uber.org/zap"
 
@@ -69,33 +68,11 @@ func (s Advise) Run(ctx context.Context, t *txn.Transaction) {
 		// so that is the trace a later reversal or void of it must name.
 		t.IssuerSTAN, t.IssuerTime = f.OriginalSTAN, f.OriginalTime
 	}
-	res, err := s.Ledger.Book(ctx, t)
-	switch {
-	case errors.Is(err, ErrBookingConflict):
-		s.Log.Error("booking conflict: identity reused with different content", zap.Stringer("txn", t), zap.Error(err))
-		t.End(txn.RCDuplicate, "identity reused with different content")
-		return
-	case err != nil:
-		s.Log.Error("booking an advice failed; answering 96", zap.Stringer("txn", t), zap.Error(err))
-		t.End(txn.RCSystemError, "ledger unavailable")
-		return
-	}
-	t.Booked, t.Fee, t.Duplicate = res.Status == StatusBooked, res.Fee, res.Duplicate
-	if res.Status == StatusBooked {
+	bookThenForward(ctx, t, s.Ledger, s.Log, "advice", func() error {
 		f.Issuer = t.IssuerID
 		f.fromTxn(t)
-		if err := s.enqueue(ctx, t, f); err != nil {
-			s.Log.Error("advice booked but not queued for the issuer; answering 96 so the terminal repeats it",
-				zap.Stringer("txn", t), zap.Error(err))
-			t.End(txn.RCSystemError, "store-and-forward unavailable")
-			return
-		}
-	}
-	reason := "advice " + res.Status
-	if res.Reason != "" {
-		reason += ": " + res.Reason
-	}
-	t.End(LedgerAnswer(res), reason)
+		return s.enqueue(ctx, t, f)
+	})
 }
 
 func (s Advise) enqueue(ctx context.Context, t *txn.Transaction, f Forward) error {

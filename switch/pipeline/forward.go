@@ -2,6 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+
+	"go.uber.org/zap"
 
 	"github.com/poswitch/poswitch/switch/translate"
 	"github.com/poswitch/poswitch/switch/txn"
@@ -100,4 +103,38 @@ type Recorded struct {
 // Records reads the ledger's entry of a transaction identity; ok is false when it has none.
 type Records interface {
 	Record(ctx context.Context, key string) (Recorded, bool, error)
+}
+
+// bookThenForward is what the steps that act before the issuer hears (reverse, advise) share: book
+// t, and only if that booked something hand it to forward (store-and-forward); then answer by the
+// ledger's result. A ledger or queue failure is 96, so the terminal repeats and, booking being
+// idempotent, the repeat queues what the first attempt could not. what names the message in logs
+// and reasons ("reversal", "advice").
+func bookThenForward(ctx context.Context, t *txn.Transaction, ledger Booker, log *zap.Logger, what string,
+	forward func() error) {
+	res, err := ledger.Book(ctx, t)
+	switch {
+	case errors.Is(err, ErrBookingConflict):
+		log.Error("booking conflict: identity reused with different content", zap.Stringer("txn", t), zap.Error(err))
+		t.End(txn.RCDuplicate, "identity reused with different content")
+		return
+	case err != nil:
+		log.Error("booking a "+what+" failed; answering 96", zap.Stringer("txn", t), zap.Error(err))
+		t.End(txn.RCSystemError, "ledger unavailable")
+		return
+	}
+	t.Booked, t.Fee, t.Duplicate = res.Status == StatusBooked, res.Fee, res.Duplicate
+	if res.Status == StatusBooked {
+		if err := forward(); err != nil {
+			log.Error(what+" booked but not queued for the issuer; answering 96 so the terminal repeats it",
+				zap.Stringer("txn", t), zap.Error(err))
+			t.End(txn.RCSystemError, "store-and-forward unavailable")
+			return
+		}
+	}
+	reason := what + " " + res.Status
+	if res.Reason != "" {
+		reason += ": " + res.Reason
+	}
+	t.End(LedgerAnswer(res), reason)
 }

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 
 	"go.uber.org/zap"
 
@@ -48,33 +47,9 @@ func (s Reverse) Run(ctx context.Context, t *txn.Transaction) {
 			return
 		}
 	}
-	res, err := s.Ledger.Book(ctx, t)
-	switch {
-	case errors.Is(err, ErrBookingConflict):
-		s.Log.Error("booking conflict: identity reused with different content", zap.Stringer("txn", t), zap.Error(err))
-		t.End(txn.RCDuplicate, "identity reused with different content")
-		return
-	case err != nil:
-		s.Log.Error("booking a "+t.Type.String()+" failed; answering 96", zap.Stringer("txn", t), zap.Error(err))
-		t.End(txn.RCSystemError, "ledger unavailable")
-		return
-	}
-	t.Booked, t.Fee, t.Duplicate = res.Status == StatusBooked, res.Fee, res.Duplicate
-	if res.Status == StatusBooked {
-		// Queued on a repeat too (the queue is idempotent): a first attempt that booked but could
-		// not queue was answered 96, and its repeat lands here.
-		if err := s.queue(ctx, t, orig); err != nil {
-			s.Log.Error("reversal booked but not queued for the issuer; answering 96 so the terminal repeats it",
-				zap.Stringer("txn", t), zap.Error(err))
-			t.End(txn.RCSystemError, "store-and-forward unavailable")
-			return
-		}
-	}
-	reason := t.Type.String() + " " + res.Status
-	if res.Reason != "" {
-		reason += ": " + res.Reason
-	}
-	t.End(LedgerAnswer(res), reason)
+	// Queued on a repeat too (the queue is idempotent): a first attempt that booked but could not
+	// queue was answered 96, and its repeat lands here.
+	bookThenForward(ctx, t, s.Ledger, s.Log, t.Type.String(), func() error { return s.queue(ctx, t, orig) })
 }
 
 // queue hands the issuer a reversal of the original as it saw it: by the original's issuer trace,
