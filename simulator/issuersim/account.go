@@ -367,17 +367,25 @@ func (l *ledger) openHold(r *request) *entry {
 	if !r.hasOrig {
 		return nil
 	}
-	o, ok := l.byKey[r.orig]
-	if !ok {
-		// A stand-in pre-authorisation: the issuer knows its hold from the switch's 0120 advice.
-		k := r.orig
-		k.class = classAuthAdvice
-		o, ok = l.byKey[k]
-	}
+	o, ok := l.named(r.orig)
 	if !ok || !o.holdOpen || o.cancelled || o.pan != r.pan {
 		return nil
 	}
 	return o
+}
+
+// named finds what a field 90 names: a request as the link sent it, else an advice that named the
+// same identity in its own field 90 — a stand-in approval or pre-authorisation the issuer knows only
+// from the switch's 0220 or 0120. Callers hold l.mu.
+func (l *ledger) named(orig txnKey) (*entry, bool) {
+	for _, class := range []keyClass{orig.class, classFinAdvice, classAuthAdvice} {
+		k := orig
+		k.class = class
+		if o, ok := l.byKey[k]; ok {
+			return o, true
+		}
+	}
+	return nil, false
 }
 
 // reverse handles one reversal message naming orig: it counts the message on the original and
@@ -385,16 +393,7 @@ func (l *ledger) openHold(r *request) *entry {
 func (l *ledger) reverse(orig txnKey) (known, restored bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	o, ok := l.byKey[orig]
-	for _, class := range []keyClass{classFinAdvice, classAuthAdvice} {
-		if ok {
-			break
-		}
-		// A reversal of a stand-in approval names what the switch's advice named in its field 90.
-		k := orig
-		k.class = class
-		o, ok = l.byKey[k]
-	}
+	o, ok := l.named(orig)
 	if !ok {
 		return false, false
 	}
