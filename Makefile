@@ -4,7 +4,7 @@ BIN     := bin/poswitch
 PGTEST  := $(CURDIR)/var/pgtest
 export GOFLAGS := -buildvcs=false
 
-.PHONY: build run test fuzz bench vet clean stop-test-db
+.PHONY: build run test fuzz bench vet clean stop-test-db tools
 
 build:
 	$(GO) build -o $(BIN) ./cmd/poswitch
@@ -17,7 +17,7 @@ run: build
 
 # Unit and integration tests, each against real parts. Tests share one PostgreSQL cluster under
 # ./var/pgtest (started here if it is not running); each test gets its own database in it.
-test: vet
+test: vet tools
 	POSWITCH_TEST_PG_DIR=$(PGTEST) $(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 
@@ -30,6 +30,11 @@ fuzz:
 	    POSWITCH_TEST_PG_DIR=$(PGTEST) $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > var/fuzz-$$f.log 2>&1 || { cat var/fuzz-$$f.log; exit 1; }; \
 	  done; \
 	done
+
+# The dynamic-QR test reads the PNG terminal-sim writes with an independent QR reader: zbarimg, from
+# Debian's zbar-tools, installed here when missing.
+tools:
+	@command -v zbarimg >/dev/null || apt-get install -y -q zbar-tools >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q zbar-tools >/dev/null; }
 
 vet:
 	@mkdir -p var

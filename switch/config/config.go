@@ -28,7 +28,8 @@ type Config struct {
 	Terminals  []Terminal `yaml:"terminals"`
 	Limits     Limits     `yaml:"limits"` // risk limits per merchant, terminal and card (limits.go)
 	Settlement Settlement `yaml:"settlement"`
-	SAF        SAF        `yaml:"saf"` // store-and-forward queue (saf.go)
+	SAF        SAF        `yaml:"saf"`      // store-and-forward queue (saf.go)
+	Channels   Channels   `yaml:"channels"` // contactless CVM, refunds, QR orders, billers (channels.go)
 
 	path string
 }
@@ -94,6 +95,11 @@ type Issuer struct {
 	PINFormat int    `yaml:"pin_format"` // ISO 9564 format on this link: 0 (default), 1, 3 or 4
 	// StandIn lets the switch approve within limits when this issuer is down or silent (saf.go).
 	StandIn StandIn `yaml:"stand_in"`
+	// Wallet marks the issuer as a wallet (payment codes, QR orders, biller of repayments).
+	Wallet bool `yaml:"wallet"`
+	// NotifyKey is the MAC key (TR-31 key block under the LMK) this wallet MACs its order payment
+	// notifications with (channels.orders); required for a wallet when orders are on.
+	NotifyKey string `yaml:"notify_key"`
 
 	line lines
 }
@@ -130,6 +136,13 @@ type Terminal struct {
 	TPK       string `yaml:"tpk"`
 	BDK       string `yaml:"bdk"`
 	PINFormat int    `yaml:"pin_format"` // ISO 9564 format the PIN pad sends: 0 (default), 1, 3 or 4
+	// TMK is the terminal master key loaded at deployment (TR-31 key block under the LMK): sign-on
+	// (0800, field 70 = 001) returns fresh PIN and MAC working keys under it. With a TMK, the TPK
+	// above is only the key used until the first sign-on.
+	TMK string `yaml:"tmk"`
+	// MAC is how the terminal's requests and answers are MACed (field 64, or 128 with a secondary
+	// bitmap): "x9.19" (ISO 9797-1 algorithm 3, TDES) or "aes-cmac"; empty: no MAC.
+	MAC string `yaml:"mac"`
 
 	line lines
 }
@@ -265,6 +278,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.applySAFDefaults()
+	c.applyChannelDefaults()
 	c.applyLimitsDefaults()
 	for i := range c.Merchants {
 		if c.Merchants[i].FeeBP == nil {

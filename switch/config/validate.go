@@ -91,6 +91,9 @@ func (c *Config) validate() error {
 			return bad(is.line.of("connections_per_endpoint"), key+".connections_per_endpoint", "must be 1..64, is %d", is.ConnectionsPerEndpoint)
 		}
 	}
+	if err := c.validateChannels(); err != nil {
+		return err
+	}
 	if err := c.validateSAF(); err != nil {
 		return err
 	}
@@ -135,12 +138,24 @@ func (c *Config) validate() error {
 		if !validPINFormat(t.PINFormat) {
 			return bad(t.line.of("pin_format"), key+".pin_format", "must be 0, 1, 3 or 4, is %d", t.PINFormat)
 		}
+		if t.MAC != "" && t.MAC != MACX919 && t.MAC != MACAESCMAC {
+			return bad(t.line.of("mac"), key+".mac", "must be %s, %s or empty, is %q", MACX919, MACAESCMAC, t.MAC)
+		}
+		if t.TMK != "" && t.BDK != "" {
+			return bad(t.line.of("tmk"), key+".tmk", "a DUKPT terminal derives its keys from the BDK and has no master key")
+		}
 	}
 	if err := c.validateLimits(); err != nil { // limits.go
 		return err
 	}
 	return nil
 }
+
+// MAC methods a terminal may use (Terminal.MAC).
+const (
+	MACX919    = "x9.19"
+	MACAESCMAC = "aes-cmac"
+)
 
 func validPINFormat(f int) bool { return f == 0 || f == 1 || f == 3 || f == 4 }
 

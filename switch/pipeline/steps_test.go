@@ -34,7 +34,9 @@ func TestValidateAnswersBySwitchRules(t *testing.T) {
 		{"void of zero passes", func(t *txn.Transaction) { t.Type, t.Amount = txn.TypeVoid, 0 }, ""},
 		{"completion without card passes", func(t *txn.Transaction) { t.Type, t.PAN = txn.TypeCompletion, "" }, ""},
 		{"reversal with a bad card is 14", func(t *txn.Transaction) { t.Type, t.PAN = txn.TypeReversal, "4761739001010011" }, txn.RCInvalidCard},
-		{"refund without card is 14", func(t *txn.Transaction) { t.Type, t.PAN = txn.TypeRefund, "" }, txn.RCInvalidCard},
+		{"refund without card is left to the refund step", func(t *txn.Transaction) { t.Type, t.PAN = txn.TypeRefund, "" }, ""},
+		{"payment code skips Luhn", func(t *txn.Transaction) { t.PAN, t.EntryMode = "281234567890123456", "031" }, ""},
+		{"card number fails Luhn", func(t *txn.Transaction) { t.PAN = "281234567890123456" }, txn.RCInvalidCard},
 		{"inquiry of zero passes", func(t *txn.Transaction) { t.Type, t.Amount = txn.TypeBalanceInquiry, 0 }, ""},
 	}
 	for _, c := range cases {

@@ -23,17 +23,18 @@ func (v Validate) Run(_ context.Context, t *txn.Transaction) {
 		t.End(txn.RCInvalidTxn, "transaction type "+t.Type.String()+" is not supported")
 		return
 	}
-	if t.PAN != "" || !actsOnOriginal(t.Type) {
+	if t.PAN != "" || carriesCard(t.Type) {
 		if len(t.PAN) < 12 || len(t.PAN) > 19 || !allDigits(t.PAN) {
 			t.End(txn.RCInvalidCard, "card number is not 12 to 19 digits")
 			return
 		}
-		if !Luhn(t.PAN) {
+		// A wallet's payment code (entry mode 03, a scanned bar code or QR) has no check digit.
+		if !t.PaymentCode() && !Luhn(t.PAN) {
 			t.End(txn.RCInvalidCard, "card number fails the Luhn check")
 			return
 		}
 	}
-	if t.Amount < 0 || (t.Amount == 0 && t.Type != txn.TypeBalanceInquiry && t.Type != txn.TypeReversal && t.Type != txn.TypeVoid) {
+	if t.Amount < 0 || (t.Amount == 0 && !amountOptional(t.Type)) {
 		t.End(txn.RCInvalidAmount, "amount must be positive")
 		return
 	}
@@ -42,9 +43,24 @@ func (v Validate) Run(_ context.Context, t *txn.Transaction) {
 	}
 }
 
-// actsOnOriginal are the types the original in field 90 identifies, card and all.
-func actsOnOriginal(k txn.Type) bool {
-	return k == txn.TypeReversal || k == txn.TypeVoid || k == txn.TypeCompletion
+// carriesCard are the types that need a card number (or payment code): the rest name their original
+// in field 90 (reversal, void, completion, signature upload), name an order, or, for a refund, may
+// leave the card to the original (a QR payment's code is spent; its wallet refunds by the original).
+func carriesCard(k txn.Type) bool {
+	switch k {
+	case txn.TypePurchase, txn.TypePreAuth, txn.TypeBalanceInquiry, txn.TypeBillPayment:
+		return true
+	}
+	return false
+}
+
+func amountOptional(k txn.Type) bool {
+	switch k {
+	case txn.TypeBalanceInquiry, txn.TypeReversal, txn.TypeVoid, txn.TypeOrderStatus, txn.TypeOrderCancel,
+		txn.TypeSignatureUpload:
+		return true
+	}
+	return false
 }
 
 // Luhn reports whether a digit string passes the ISO/IEC 7812 mod-10 check.

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/moov-io/iso8583"
@@ -47,6 +48,16 @@ func ToIssuer(spec *iso8583.MessageSpec, t *txn.Transaction, acquirerID string) 
 	if err := setBytes(m, 55, t.EMV); err != nil {
 		return nil, fmt.Errorf("issuer request: %w", err)
 	}
+	if t.BillerID != "" {
+		if err := setString(m, 48, t.BillerID+"|"+t.BillerAccount); err != nil {
+			return nil, fmt.Errorf("issuer request: %w", err)
+		}
+	}
+	if t.Instalments > 0 {
+		if err := setString(m, 63, fmt.Sprintf("%02d", t.Instalments)); err != nil {
+			return nil, fmt.Errorf("issuer request: %w", err)
+		}
+	}
 	return m, nil
 }
 
@@ -76,6 +87,23 @@ func FromIssuer(resp *iso8583.Message, t *txn.Transaction) error {
 	}
 	if t.ResponseEMV, _, err = getBytes(resp, 55); err != nil {
 		return fmt.Errorf("issuer answer: %w", err)
+	}
+	wallet, _, err := getString(resp, 63)
+	if err != nil {
+		return fmt.Errorf("issuer answer: %w", err)
+	}
+	if wallet != "" {
+		// A wallet says which wallet and funding source paid: "<wallet>|<funding>|<instalments>".
+		parts := strings.SplitN(wallet, "|", 3)
+		t.Wallet = parts[0]
+		if len(parts) > 1 {
+			t.FundingSource = parts[1]
+		}
+		if len(parts) > 2 {
+			if n, err := strconv.Atoi(parts[2]); err == nil && n >= 0 && n < 100 {
+				t.Instalments = n
+			}
+		}
 	}
 	if rc == txn.RCApproved && t.AuthCode == "" {
 		// An approval must carry an authorization code the terminal can print; issuers that omit it

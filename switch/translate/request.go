@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -91,6 +92,17 @@ func typeOf(mti, proc string, hasOriginal bool) (txn.Type, bool) {
 		return txn.TypeBatchUpload, true
 	case "0800", "0801":
 		return txn.TypeNetwork, true
+	case "0820", "0821":
+		return txn.TypeSignatureUpload, true // Request checks field 70 = 850
+	case "0600", "0601":
+		switch kind {
+		case ProcOrderCreate[:2]:
+			return txn.TypeOrderCreate, true
+		case ProcOrderStatus[:2]:
+			return txn.TypeOrderStatus, true
+		case ProcOrderCancel[:2]:
+			return txn.TypeOrderCancel, true
+		}
 	}
 	return txn.TypeUnknown, false
 }
@@ -98,7 +110,17 @@ func typeOf(mti, proc string, hasOriginal bool) (txn.Type, bool) {
 // needsOriginal are the types that act on an earlier transaction named by field 90. A refund may
 // come without one; the switch then declines it (see pipeline.Validate).
 var needsOriginal = map[txn.Type]bool{txn.TypeReversal: true, txn.TypeVoid: true, txn.TypeCompletion: true,
-	txn.TypeBatchUpload: true}
+	txn.TypeBatchUpload: true, txn.TypeSignatureUpload: true}
+
+// Processing codes of the merchant-presented QR order messages (0600, docs/channels.md).
+const (
+	ProcOrderCreate = "710000"
+	ProcOrderStatus = "720000"
+	ProcOrderCancel = "730000"
+)
+
+// NetworkSignatureUpload is field 70 of an 0820 carrying an e-signature chunk.
+const NetworkSignatureUpload = "850"
 
 // Request reads a terminal's request into a Transaction. Any error is a *FormatError: the message was
 // framed correctly but a field is missing or malformed.
@@ -138,9 +160,13 @@ func Request(m *iso8583.Message, received time.Time) (*txn.Transaction, error) {
 	str(53, &t.SecurityControl)
 	str(70, &t.NetworkCode)
 	str(90, &t.OriginalData)
-	var amount, ksn string
+	var amount, ksn, f48, f63, chunk, chunkNo, chunkLast string
 	str(62, &ksn)
 	str(4, &amount)
+	str(48, &f48)
+	str(63, &f63)
+	str(71, &chunkNo)
+	str(72, &chunkLast)
 	if err != nil {
 		return t, err
 	}
@@ -172,6 +198,12 @@ func Request(m *iso8583.Message, received time.Time) (*txn.Transaction, error) {
 	if t.Type == txn.TypeNetwork {
 		return t, nil
 	}
+	if t.Type == txn.TypeSignatureUpload {
+		return t, signatureChunk(t, chunk, chunkNo, chunkLast)
+	}
+	if err := privateData(t, f48, f63); err != nil {
+		return t, err
+	}
 	// Fields every request but network management carries.
 	if t.STAN == "" || len(t.STAN) != 6 || !isDigits(t.STAN) {
 		return t, formatErr(11, "STAN must be 6 digits")
@@ -192,7 +224,7 @@ func Request(m *iso8583.Message, received time.Time) (*txn.Transaction, error) {
 		return t, batchTotals(m, t)
 	}
 	switch {
-	case amount == "" && t.Type == txn.TypeBalanceInquiry:
+	case amount == "" && (t.Type == txn.TypeBalanceInquiry || t.Type == txn.TypeOrderStatus || t.Type == txn.TypeOrderCancel):
 		// An inquiry moves no money; terminals often leave the amount out.
 	case len(amount) != 12 || !isDigits(amount):
 		return t, formatErr(4, "amount must be 12 digits")
@@ -201,7 +233,7 @@ func Request(m *iso8583.Message, received time.Time) (*txn.Transaction, error) {
 			return t, formatErr(4, "amount: %v", err)
 		}
 	}
-	if len(t.Currency) != 3 || !isDigits(t.Currency) {
+	if (t.Currency != "" || !isOrderQuery(t.Type)) && (len(t.Currency) != 3 || !isDigits(t.Currency)) {
 		return t, formatErr(49, "currency must be an ISO 4217 numeric code")
 	}
 	if t.PAN == "" && t.Track2 != "" {
@@ -228,6 +260,58 @@ func Request(m *iso8583.Message, received time.Time) (*txn.Transaction, error) {
 
 // batchTotals reads a 0500's totals (fields 74-89, 97) and its processing code (920000 or 960000,
 // 920000 when absent). Currency (49) is optional: without it the totals cover every currency.
+func isOrderQuery(k txn.Type) bool { return k == txn.TypeOrderStatus || k == txn.TypeOrderCancel }
+
+// privateData reads field 48 (a bill payment's "<biller>|<account>", an order query's order ID) and
+// field 63 (a QR purchase's instalment months, two digits).
+func privateData(t *txn.Transaction, f48, f63 string) error {
+	switch {
+	case t.Type == txn.TypeBillPayment && f48 != "":
+		biller, account, ok := strings.Cut(f48, "|")
+		if !ok || biller == "" || account == "" {
+			return formatErr(48, "bill payment names its biller as <biller>|<account>")
+		}
+		t.BillerID, t.BillerAccount = biller, account
+	case isOrderQuery(t.Type):
+		if f48 == "" {
+			return formatErr(48, "an order %s names the order in field 48", t.Type)
+		}
+		t.OrderID = f48
+	}
+	if f63 != "" {
+		n, err := strconv.Atoi(f63)
+		if err != nil || len(f63) != 2 || !isDigits(f63) {
+			return formatErr(63, "instalments must be 2 digits")
+		}
+		t.Instalments = n
+	}
+	return nil
+}
+
+// maxSignatureChunks bounds one image's chunks (999 base64 characters each: ~730 KiB at most).
+const maxSignatureChunks = 1000
+
+// signatureChunk reads an 0820's fields 70 (850), 71/72 (chunk n of m) and 62 (base64 chunk).
+func signatureChunk(t *txn.Transaction, chunk, no, last string) error {
+	if t.NetworkCode != NetworkSignatureUpload {
+		return formatErr(70, "an 0820 to this switch carries an e-signature (field 70 = %s)", NetworkSignatureUpload)
+	}
+	n, err1 := strconv.Atoi(no)
+	m, err2 := strconv.Atoi(last)
+	switch {
+	case err1 != nil || n < 1:
+		return formatErr(71, "chunk number must be 1 or more")
+	case err2 != nil || m < n || m > maxSignatureChunks:
+		return formatErr(72, "last chunk number must be between the chunk number and %d", maxSignatureChunks)
+	}
+	b, err := base64.StdEncoding.DecodeString(chunk)
+	if err != nil || len(b) == 0 {
+		return formatErr(62, "signature chunk must be non-empty base64")
+	}
+	t.ChunkNumber, t.ChunkLast, t.SignatureChunk = n, m, b
+	return nil
+}
+
 func batchTotals(m *iso8583.Message, t *txn.Transaction) error {
 	switch t.ProcessingCode {
 	case "":

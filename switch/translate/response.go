@@ -39,7 +39,29 @@ func Response(req *iso8583.Message, t *txn.Transaction) (*iso8583.Message, error
 	if err := setBytes(resp, 55, t.ResponseEMV); err != nil {
 		return nil, err
 	}
-	return resp, nil
+	return resp, privateAnswer(resp, t)
+}
+
+// privateAnswer sets the answer's private fields: 48 the order ID, 62 the order's QR payload or a
+// sign-on's working keys, 63 the wallet and funding source of a wallet payment.
+func privateAnswer(resp *iso8583.Message, t *txn.Transaction) error {
+	f62 := t.QRPayload
+	if t.WorkingKeys != "" {
+		f62 = t.WorkingKeys
+	}
+	f63 := ""
+	if t.Wallet != "" {
+		f63 = fmt.Sprintf("%s|%s|%02d", t.Wallet, t.FundingSource, t.Instalments)
+	}
+	for _, f := range []struct {
+		id int
+		v  string
+	}{{48, t.OrderID}, {62, f62}, {63, f63}} {
+		if err := setString(resp, f.id, f.v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FormatErrorResponse answers a request the switch could not read with 30, echoing the fields that were

@@ -7,6 +7,8 @@ const (
 	RCReferToIssuer     = "01"
 	RCInvalidMerchant   = "03"
 	RCDoNotHonour       = "05"
+	RCInProgress        = "09" // an order not paid yet
+	RCCustomerCancelled = "17" // an order the terminal cancelled
 	RCInvalidTxn        = "12"
 	RCInvalidAmount     = "13"
 	RCInvalidCard       = "14"
@@ -20,7 +22,12 @@ const (
 	RCNotPermittedTerm  = "58"
 	RCExceedsAmount     = "61"
 	RCExceedsCount      = "65"
+	RCSecurityViolation = "63" // bad MAC
+	RCLateResponse      = "68" // an order that expired unpaid
 	RCPINTriesExceeded  = "75"
+	// RCInsertCard is a soft decline: the terminal must ask for the chip (or a PIN) and try again
+	// (contactless above the no-CVM limit without a PIN, a chip card swiped without fallback).
+	RCInsertCard        = "1A"
 	RCCryptoFailure     = "88"
 	RCIssuerUnavailable = "91"
 	RCUnableToRoute     = "92"
@@ -40,6 +47,8 @@ var meanings = map[string]string{
 	RCPINTriesExceeded: "PIN tries exceeded", RCCryptoFailure: "cryptographic failure",
 	RCIssuerUnavailable: "issuer or switch inoperative", RCUnableToRoute: "unable to route",
 	RCDuplicate: "duplicate transmission", RCReconcileError: "reconcile error", RCSystemError: "system malfunction",
+	RCInProgress: "in progress", RCCustomerCancelled: "customer cancellation",
+	RCSecurityViolation: "security violation", RCLateResponse: "expired", RCInsertCard: "insert card / additional authentication",
 	"62": "restricted card", "06": "error", "43": "stolen card", "41": "lost card",
 }
 

@@ -24,10 +24,17 @@ const (
 	TypeNetwork
 	TypeBatchSettlement // 0500: the terminal's batch totals
 	TypeBatchUpload     // 0320: one transaction of the terminal's batch, after a totals mismatch
+	// Merchant-presented QR (0600/0610, docs/channels.md): the terminal asks for an order of an
+	// amount, polls its status, or cancels it; the customer pays it from a wallet.
+	TypeOrderCreate
+	TypeOrderStatus
+	TypeOrderCancel
+	TypeSignatureUpload // 0820 (field 70 = 850): one chunk of an e-signature image for an approval
 )
 
 var typeNames = [...]string{"unknown", "purchase", "preauth", "completion", "refund", "void",
-	"balance_inquiry", "bill_payment", "reversal", "network", "batch_settlement", "batch_upload"}
+	"balance_inquiry", "bill_payment", "reversal", "network", "batch_settlement", "batch_upload",
+	"order_create", "order_status", "order_cancel", "signature_upload"}
 
 func (t Type) String() string {
 	if int(t) < len(typeNames) {
@@ -68,6 +75,23 @@ type Transaction struct {
 	OriginalData     string       // field 90
 	NetworkCode      string       // field 70
 	Totals           *BatchTotals // fields 74-89 and 97 of a 0500
+	// MAC is field 64 (or 128) as the terminal sent it; MACData the bytes it covers (the frame body
+	// from the MTI up to the MAC field, as received). Set by the listener; memory only.
+	MAC     []byte
+	MACData []byte
+	// Wallet and QR (docs/channels.md). Instalments is field 63 of a QR purchase: months the
+	// customer asked to spread a credit-line (Huabei) payment over, 0 for none.
+	Instalments int
+	// BillerID and BillerAccount are field 48 of a bill payment, "<biller>|<account>": whom the bill
+	// is paid to (a configured biller, e.g. a wallet's credit line) and the customer's reference there.
+	BillerID      string
+	BillerAccount string
+	OrderID       string // field 48 of an order status or cancel request
+	// Signature upload (0820): field 71 chunk number, field 72 last chunk number (1-based), field 62
+	// the chunk, base64 on the wire.
+	ChunkNumber    int
+	ChunkLast      int
+	SignatureChunk []byte
 
 	Received time.Time
 
@@ -90,6 +114,15 @@ type Transaction struct {
 	Duplicate          bool
 	AdditionalAmounts  string // field 54 of the answer
 	ResponseEMV        []byte // field 55 of the answer
+	// Wallet answers (field 63 of the answer: "<wallet>|<funding>|<instalments>"): which wallet took
+	// the payment and from what (e.g. "ALIPAY", "HUABEI", 3), for the receipt.
+	Wallet        string
+	FundingSource string
+	// Orders: field 48 of the answer is the order ID, field 62 the EMVCo QR payload to show.
+	QRPayload string
+	// WorkingKeys is field 62 of a sign-on answer: the fresh PIN and MAC keys under the terminal's
+	// master key, with check values (docs/channels.md, Terminal keys).
+	WorkingKeys string
 }
 
 // End ends the transaction with a response code made by the switch, and says why.
@@ -104,6 +137,10 @@ func (t *Transaction) Ended() bool { return t.Aborted }
 
 // Approved tells whether the answer so far is an approval.
 func (t *Transaction) Approved() bool { return t.Response == RCApproved }
+
+// PaymentCode tells whether field 2 is a wallet's payment code the terminal scanned (entry mode 03x)
+// rather than a card number: routed by prefix like a BIN, with no check digit.
+func (t *Transaction) PaymentCode() bool { return len(t.EntryMode) >= 2 && t.EntryMode[:2] == "03" }
 
 // MaskedPAN is the only form of the card number that leaves memory.
 func (t *Transaction) MaskedPAN() string { return Mask(t.PAN) }
