@@ -74,6 +74,17 @@ type stackOptions struct {
 	standIn map[string]config.StandIn
 	// metrics serves the node's Prometheus endpoint on a free port (stack.metricsAddr).
 	metrics bool
+
+	// Hooks for the tests of one way of paying (each test file keeps its own parts):
+	// before runs after the issuer-sims start and before the configuration is written (start a
+	// wallet-sim there); issuerSim edits an issuer-sim's configuration before it starts;
+	// issuerYAML and terminalYAML return lines appended to an issuer's or a terminal's entry
+	// (4-space indented); yamlEdit rewrites the whole file last (add issuers, routes, channels:).
+	before       func(s *stack)
+	issuerSim    func(s *stack, id string, c *issuersim.Config)
+	issuerYAML   func(s *stack, id string) string
+	terminalYAML func(s *stack, t terminalsim.Terminal) string
+	yamlEdit     func(s *stack, yaml string) string
 }
 
 // startStack starts issuer-sims for bank-a and bank-b, a switch routing the catalogue's BINs to them,
@@ -138,6 +149,9 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		if s.keys != nil {
 			ic.PIN = s.keys.Issuers[id].PIN
 		}
+		if o.issuerSim != nil {
+			o.issuerSim(s, id, &ic)
+		}
 		start := func() *issuersim.Server {
 			is, err := issuersim.New(ic)
 			if err != nil {
@@ -167,7 +181,13 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		s.metricsAddr = ln.Addr().String()
 		ln.Close()
 	}
+	if o.before != nil {
+		o.before(s)
+	}
 	s.yaml = s.configYAML(o)
+	if o.yamlEdit != nil {
+		s.yaml = o.yamlEdit(s, s.yaml)
+	}
 	cfg, err := config.Parse("integration.yaml", []byte(s.yaml))
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, s.yaml)
@@ -216,6 +236,9 @@ func (s *stack) configYAML(o stackOptions) string {
 			fmt.Fprintf(&b, "    stand_in:\n      enabled: %v\n      currency: %q\n      max_amount: %d\n      floor_amount: %d\n      daily_amount_per_card: %d\n      daily_count_per_card: %d\n",
 				r.Enabled, r.Currency, r.MaxAmount, r.FloorAmount, r.DailyAmountPerCard, r.DailyCountPerCard)
 		}
+		if o.issuerYAML != nil {
+			b.WriteString(o.issuerYAML(s, id))
+		}
 	}
 	if o.safRetryBase != 0 || o.safRetryMax != 0 || o.safPollInterval != 0 {
 		b.WriteString("saf:\n")
@@ -254,6 +277,9 @@ func (s *stack) configYAML(o stackOptions) string {
 	b.WriteString("terminals:\n")
 	for _, t := range s.terminals {
 		fmt.Fprintf(&b, "  - id: %s\n    merchant: %s\n", t.TID, t.MID)
+		if o.terminalYAML != nil {
+			b.WriteString(o.terminalYAML(s, t))
+		}
 		if s.keys == nil {
 			continue
 		}
