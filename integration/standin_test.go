@@ -25,7 +25,20 @@ func withOfflinePIN(t *testing.T, m *iso8583.Message) *iso8583.Message {
 	if err != nil || len(emv) == 0 {
 		t.Fatalf("purchase has no chip data to add a CVM result to: %v", err)
 	}
-	emv = append(append([]byte(nil), emv...), 0x9F, 0x34, 0x03, 0x01, 0x00, 0x02)
+	objs, err := cards.DecodeTLV(emv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The terminal's own CVM result (none performed) gives way to the chip's offline PIN.
+	kept := []cards.TLV{{Tag: cards.TagCVMResults, Value: []byte{0x01, 0x00, 0x02}}}
+	for _, o := range objs {
+		if o.Tag != cards.TagCVMResults {
+			kept = append(kept, o)
+		}
+	}
+	if emv, err = cards.EncodeTLV(kept...); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.BinaryField(55, emv); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ package cards
 import (
 	"fmt"
 	"strings"
+
+	currencies "github.com/poswitch/poswitch/ledger/currency"
 )
 
 // Response codes the catalogue produces (ISO 8583:1987 field 39).
@@ -63,6 +65,13 @@ type Card struct {
 	DecidedBy   string // "issuer" or "switch"
 	Note        string
 
+	// Chip (EMV) data, for cards whose service code says they have an ICC (HasChip). PSN is the PAN
+	// sequence number (2 digits: field 23 and tag 5F34, and part of the ICC key derivation);
+	// Contactless says the ICC also answers a tap. The ICC's keys come from its issuer's master key
+	// (simulator/keyceremony) and its ATC is kept by terminal-sim, the card's holder.
+	PSN         string
+	Contactless bool
+
 	// How the issuer decides; these produce Outcome.
 	Blocked    bool // answered 05
 	Restricted bool // answered 62
@@ -71,6 +80,13 @@ type Card struct {
 
 // Masked is the PAN with all but the first 6 and last 4 digits hidden.
 func (c Card) Masked() string { return MaskPAN(c.PAN) }
+
+// HasChip tells whether the service code's first digit says the card has an ICC (2: international
+// interchange with IC, 6: national interchange with IC), the digit a magstripe reader checks before
+// it accepts a swipe.
+func (c Card) HasChip() bool {
+	return len(c.ServiceCode) == 3 && (c.ServiceCode[0] == '2' || c.ServiceCode[0] == '6')
+}
 
 // Track2 is the card's track 2 equivalent data (PAN = expiry service code, discretionary "0000").
 func (c Card) Track2() string { return c.PAN + "=" + c.Expiry + c.ServiceCode + "0000" }
@@ -118,14 +134,23 @@ const (
 )
 
 func approve(pan, issuer, currency, sc, pin, note string) Card {
-	return Card{PAN: pan, Expiry: farExpiry, ServiceCode: sc, Issuer: issuer, Currency: currency,
-		Balance: bigBalance, Limit: normalLimit, PIN: pin, Outcome: Approved, DecidedBy: "issuer", Note: note}
+	return withICC(Card{PAN: pan, Expiry: farExpiry, ServiceCode: sc, Issuer: issuer, Currency: currency,
+		Balance: bigBalance, Limit: normalLimit, PIN: pin, Outcome: Approved, DecidedBy: "issuer", Note: note})
 }
 
 func load(pan, issuer, currency string) Card {
-	return Card{PAN: pan, Expiry: farExpiry, ServiceCode: "201", Issuer: issuer, Currency: currency,
+	return withICC(Card{PAN: pan, Expiry: farExpiry, ServiceCode: "201", Issuer: issuer, Currency: currency,
 		Balance: loadBalance, Limit: loadLimit, PIN: "1234", Outcome: Approved, DecidedBy: "issuer",
-		Note: "high balance, for load"}
+		Note: "high balance, for load"})
+}
+
+// withICC personalises the chip of a card whose service code says it has one: dual-interface
+// (contact and contactless), PAN sequence number 01 for the catalogue's cards.
+func withICC(c Card) Card {
+	if c.HasChip() {
+		c.PSN, c.Contactless = "01", true
+	}
+	return c
 }
 
 func with(c Card, f func(*Card)) Card { f(&c); return c }
@@ -255,30 +280,21 @@ func Routes() map[string]string {
 	return map[string]string{"476173": BankA, "622609": BankA, "541333": BankB, "625001": BankB}
 }
 
-// CurrencyExponent is the ISO 4217 minor-unit exponent of the catalogue's currencies (2 for both).
+// CurrencyExponent is the ISO 4217 minor-unit exponent of a numeric currency (JPY 0, CNY 2, KWD 3),
+// from the ledger's currency table; 2 for a code the table does not know.
 func CurrencyExponent(currency string) int {
-	switch currency {
-	case "392", "410": // JPY, KRW: whole units, should a test use them
-		return 0
-	default:
-		return 2
+	if c, ok := currencies.ByNumeric(currency); ok {
+		return c.Exponent
 	}
+	return 2
 }
 
 // CurrencyAlpha is the ISO 4217 alphabetic code for display.
 func CurrencyAlpha(currency string) string {
-	switch currency {
-	case USD:
-		return "USD"
-	case CNY:
-		return "CNY"
-	case "978":
-		return "EUR"
-	case "392":
-		return "JPY"
-	default:
-		return currency
+	if c, ok := currencies.ByNumeric(currency); ok {
+		return c.Alpha
 	}
+	return currency
 }
 
 // ResponseText is a short meaning of a response code, for receipts and docs.

@@ -1,6 +1,7 @@
 package issuersim
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -249,16 +250,28 @@ func (s *Server) financial(req *iso8583.Message, mti string) (*iso8583.Message, 
 		resp, err := s.financialAnswer(req, mti, outcome{code: formatError})
 		return resp, nil, err
 	}
-	var out outcome
+	var (
+		out          outcome
+		chip         *chipRequest // field 55 of a request, when this issuer checks chip data
+		chipVerified bool
+	)
 	if isAdvice(mti) {
 		s.counters.advices.Add(1)
 		out = s.ledger.advise(r, adviceKey(r))
 	} else {
-		// The PIN is verified outside the ledger lock (it is an HSM call) and only for a request not
-		// answered before, so that a retransmission does not count as another wrong try.
+		// The cryptogram and the PIN are verified outside the ledger lock (they are HSM calls). The
+		// cryptogram first, as a card is authenticated before its holder; the PIN only for a request
+		// not answered before, so that a retransmission does not count as another wrong try.
+		chip = s.readChip(req, r.pan)
+		chipCode := chip.verify(context.Background(), s.cfg.EMV)
+		chipVerified = chip != nil && chipCode == ""
+		s.countARQC(chip, chipCode)
 		pinCode := ""
 		if !s.ledger.known(r.own) {
-			pinCode = s.checkPIN(req, r.pan)
+			pinCode = chipCode
+			if pinCode == "" {
+				pinCode = s.checkPIN(req, r.pan)
+			}
 		}
 		var noResponse bool
 		out, noResponse = s.ledger.decide(r, pinCode, s.now())
@@ -271,6 +284,9 @@ func (s *Server) financial(req *iso8583.Message, mti string) (*iso8583.Message, 
 		s.counters.duplicates.Add(1)
 	}
 	resp, err := s.financialAnswer(req, mti, out)
+	if err == nil {
+		err = s.withICC(resp, chip, out.code, chipVerified)
+	}
 	return resp, out.e, err
 }
 

@@ -42,6 +42,9 @@ type Config struct {
 	Now                func() time.Time // clock for expiry checks; nil: time.Now
 	// PIN verifies PIN blocks (field 52) with the issuer's own HSM; nil answers 88 to PIN requests.
 	PIN *PINCheck
+	// EMV verifies the cryptogram of requests carrying chip data (field 55) with the issuer's own HSM
+	// and answers with an ARPC; nil: field 55 is not checked and the answer carries none.
+	EMV *EMVCheck
 	// Faults at start; SetFaults changes them while the server runs.
 	Faults Faults
 	// MaxRecords bounds the financial requests and advices remembered for duplicates, reversals and
@@ -68,6 +71,8 @@ type Stats struct {
 	Delayed          int64            // answers delayed by fault injection
 	Closed           int64            // connections closed by fault injection instead of answering
 	SignOnsRefused   int64            // sign-ons answered 91 because Faults.RefuseSignOn
+	ARQCsVerified    int64            // chip requests whose cryptogram verified (Config.EMV)
+	ARQCsFailed      int64            // chip requests whose cryptogram did not verify or could not be read
 }
 
 // Server is a running simulated issuer host.
@@ -88,7 +93,7 @@ type Server struct {
 	responses map[string]int64
 	counters  struct {
 		connections, signOns, signOffs, echoes, reversals, reversalsApplied, reversalsOfUnknown, advices,
-		duplicates, unanswered, badMessages, dropped, delayed, closed, signOnsRefused atomic.Int64
+		duplicates, unanswered, badMessages, dropped, delayed, closed, signOnsRefused, arqcOK, arqcBad atomic.Int64
 	}
 	faults atomic.Pointer[faultState]
 }
@@ -209,7 +214,8 @@ func (s *Server) Stats() Stats {
 		BadMessages: s.counters.badMessages.Load(), Dropped: s.counters.dropped.Load(),
 		Delayed: s.counters.delayed.Load(), Closed: s.counters.closed.Load(),
 		SignOnsRefused: s.counters.signOnsRefused.Load(),
-		Requests:       make(map[string]int64), Responses: make(map[string]int64),
+		ARQCsVerified:  s.counters.arqcOK.Load(), ARQCsFailed: s.counters.arqcBad.Load(),
+		Requests: make(map[string]int64), Responses: make(map[string]int64),
 	}
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()

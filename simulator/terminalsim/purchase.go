@@ -1,9 +1,8 @@
 package terminalsim
 
 import (
-	"encoding/binary"
+	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/moov-io/iso8583"
@@ -17,6 +16,9 @@ import (
 type Terminal struct {
 	TID, MID string
 	Name     string
+	// Keys is the terminal's secure element when it has a master key: sign on with Keys.SignOn, then
+	// Client.UseKeys MACs its requests; nil for a terminal without one (keys.go).
+	Keys *TerminalKeys
 }
 
 // DefaultTerminals returns n terminals TERM0001, TERM0002, … with four terminals per merchant
@@ -38,24 +40,45 @@ const (
 	EntrySwipe       = "901" // full magnetic stripe read
 	EntryChip        = "051"
 	EntryContactless = "071"
+	// EntryFallback is a chip card's stripe read after its chip could not be (ISO 8583 "80"): the
+	// issuer sees the fallback in field 22.
+	EntryFallback = "801"
 )
 
-// entryModeFor picks how a card is presented: magstripe-only cards (service code 1xx) are swiped,
-// chip cards are inserted, and every fourth chip transaction is a tap.
+// entryModeFor picks how a card is presented to a non-purchase request: magstripe-only cards
+// (service code 1xx) are swiped, chip cards are inserted.
 func entryModeFor(card cards.Card, stan int) string {
-	switch {
-	case strings.HasPrefix(card.ServiceCode, "1"):
+	if !card.HasChip() {
 		return EntrySwipe
-	case stan%4 == 3:
-		return EntryContactless
-	default:
-		return EntryChip
 	}
+	return EntryChip
+}
+
+// purchaseEntryMode picks how a card is presented to a purchase: as entryModeFor, except that every
+// fourth purchase of a contactless card is a tap when the amount is within the terminal's no-CVM
+// limit (a terminal asks for the chip above it).
+func purchaseEntryMode(card cards.Card, stan int, amount int64, currency string) string {
+	entry := entryModeFor(card, stan)
+	if entry == EntryChip && card.Contactless && stan%4 == 3 && contactlessCVM(amount, currency) == CVMNone {
+		return EntryContactless
+	}
+	return entry
+}
+
+// Presentation is how the cardholder presents the card to a purchase.
+type Presentation struct {
+	Entry string // EntryChip, EntryContactless, EntrySwipe or EntryFallback
+	// PIN is the terminal's PIN pad; nil means no PIN was entered (a signature on a contact chip,
+	// no CVM on a tap).
+	PIN PINPad
 }
 
 // NewPurchase builds an 0200 purchase (processing code 000000) from terminal t for amount minor units
-// of currency (ISO 4217 numeric; "" means the card's account currency) with STAN stan. The message is
-// built in the iso87a spec; Client.Send re-encodes it for its own dialect.
+// of currency (ISO 4217 numeric; "" means the card's account currency) with STAN stan, the card
+// presented as purchaseEntryMode picks and without a PIN. Its chip data carries no cryptogram (the
+// estate's card keys are not known here): issuers that check chip data decline it; NewCardPurchase
+// makes keyed chip data. The message is built in the iso87a spec; Client.Send re-encodes it for its
+// own dialect.
 func NewPurchase(t Terminal, card cards.Card, amount int64, currency string, stan int) *iso8583.Message {
 	return newPurchaseAt(t, card, amount, currency, stan, time.Now())
 }
@@ -64,8 +87,43 @@ func newPurchaseAt(t Terminal, card cards.Card, amount int64, currency string, s
 	if currency == "" {
 		currency = card.Currency
 	}
+	p := Presentation{Entry: purchaseEntryMode(card, stan%1_000_000, amount, currency)}
+	m, err := buildCardPurchase(context.Background(), t, nil, card, p, amount, currency, stan, now)
+	if err != nil {
+		// Without keys and a PIN pad nothing fails but a programming error.
+		panic(fmt.Sprintf("terminalsim: building purchase: %v", err))
+	}
+	return m
+}
+
+// NewCardPurchase builds an 0200 purchase of card presented as p: a swipe or fallback carries track
+// 2 (field 35); a chip read or tap carries the PAN, expiry, card sequence number (23) and the ICC data
+// (field 55) with an ARQC the card computes with its ICC key from chips; a PIN from p.PIN is field 52
+// and the CVM results (9F34) say online PIN. chips may be nil for unkeyed chip data (as NewPurchase).
+func NewCardPurchase(ctx context.Context, t Terminal, chips *Chips, card cards.Card, p Presentation, amount int64,
+	currency string, stan int) (*iso8583.Message, error) {
+	if currency == "" {
+		currency = card.Currency
+	}
+	return buildCardPurchase(ctx, t, chips, card, p, amount, currency, stan, time.Now())
+}
+
+func buildCardPurchase(ctx context.Context, t Terminal, chips *Chips, card cards.Card, p Presentation, amount int64,
+	currency string, stan int, now time.Time) (*iso8583.Message, error) {
 	stan = stan % 1_000_000
-	entry := entryModeFor(card, stan)
+	entry := p.Entry
+	switch entry {
+	case EntrySwipe, EntryFallback, EntryChip, EntryContactless:
+	default:
+		return nil, fmt.Errorf("entry mode %q: want %s, %s, %s or %s", entry, EntryChip, EntryContactless, EntrySwipe, EntryFallback)
+	}
+	chip := isChipEntry(entry)
+	if chip && !card.HasChip() {
+		return nil, fmt.Errorf("card %s has no chip to read (service code %s)", card.Masked(), card.ServiceCode)
+	}
+	if entry == EntryContactless && !card.Contactless {
+		return nil, fmt.Errorf("card %s has no contactless interface", card.Masked())
+	}
 	utc := now.UTC()
 	fields := map[int]string{
 		2:  card.PAN,
@@ -87,7 +145,11 @@ func newPurchaseAt(t Terminal, card cards.Card, amount int64, currency string, s
 	if t.Name != "" {
 		fields[43] = fmt.Sprintf("%-40.40s", t.Name)
 	}
-	if entry == EntrySwipe {
+	if chip {
+		if card.PSN != "" {
+			fields[23] = "0" + card.PSN
+		}
+	} else {
 		fields[35] = card.Track2()
 	}
 	m := iso8583.NewMessage(specs.ISO87A)
@@ -95,40 +157,29 @@ func newPurchaseAt(t Terminal, card cards.Card, amount int64, currency string, s
 	for id, v := range fields {
 		// The values above are built to the field widths; an error here is a programming error.
 		if err := m.Field(id, v); err != nil {
-			panic(fmt.Sprintf("terminalsim: building purchase field %d: %v", id, err))
+			return nil, fmt.Errorf("building purchase field %d: %w", id, err)
 		}
 	}
-	if entry != EntrySwipe {
-		if err := m.BinaryField(55, iccData(amount, currency, now, stan)); err != nil {
-			panic(fmt.Sprintf("terminalsim: building purchase field 55: %v", err))
+	if chip {
+		cvm := CVMSignature
+		switch {
+		case p.PIN != nil:
+			cvm = CVMOnlinePIN
+		case entry == EntryContactless:
+			cvm = contactlessCVM(amount, currency)
+		}
+		icc, err := chips.field55(ctx, chipPurchase{card: card, entry: entry, amount: amount, currency: currency, now: now, cvm: cvm})
+		if err != nil {
+			return nil, fmt.Errorf("building ICC data: %w", err)
+		}
+		if err := m.BinaryField(55, icc); err != nil {
+			return nil, fmt.Errorf("building purchase field 55: %w", err)
 		}
 	}
-	return m
-}
-
-// iccData is a minimal EMV BER-TLV for field 55: amount (9F02), currency (5F2A), date (9A),
-// transaction type (9C), ATC (9F36) and a placeholder cryptogram (9F26) a later issue will compute.
-func iccData(amount int64, currency string, now time.Time, stan int) []byte {
-	bcd := func(digits string) []byte {
-		out := make([]byte, len(digits)/2)
-		for i := range out {
-			out[i] = (digits[2*i]-'0')<<4 | (digits[2*i+1] - '0')
+	if p.PIN != nil {
+		if err := WithPIN(ctx, m, p.PIN, card.PAN, card.PIN); err != nil {
+			return nil, err
 		}
-		return out
 	}
-	tlv := func(dst []byte, tag []byte, value []byte) []byte {
-		dst = append(dst, tag...)
-		dst = append(dst, byte(len(value)))
-		return append(dst, value...)
-	}
-	var atc [2]byte
-	binary.BigEndian.PutUint16(atc[:], uint16(stan))
-	var out []byte
-	out = tlv(out, []byte{0x9F, 0x02}, bcd(fmt.Sprintf("%012d", amount)))
-	out = tlv(out, []byte{0x5F, 0x2A}, bcd("0"+currency))
-	out = tlv(out, []byte{0x9A}, bcd(now.Format("060102")))
-	out = tlv(out, []byte{0x9C}, []byte{0x00})
-	out = tlv(out, []byte{0x9F, 0x36}, atc[:])
-	out = tlv(out, []byte{0x9F, 0x26}, []byte{0, 0, 0, 0, 0, 0, 0, 0})
-	return out
+	return m, nil
 }
