@@ -10,6 +10,7 @@ const (
 	AccountSuspense       = "suspense"        // suspense: money the rules cannot place yet
 	prefixIssuer          = "issuer_receivable:"
 	prefixMerchant        = "merchant_payable:"
+	prefixWallet          = "wallet_payable:"
 )
 
 // IssuerReceivable is what issuer owes us for its cardholders' purchases.
@@ -18,12 +19,16 @@ func IssuerReceivable(issuer string) string { return prefixIssuer + issuer }
 // MerchantPayable is what we owe the merchant until its payout.
 func MerchantPayable(merchant string) string { return prefixMerchant + merchant }
 
+// WalletPayable is what we owe a wallet for the credit-line repayments (bill payments to a wallet
+// biller, e.g. Huabei) its customers made at our terminals, until we settle with the wallet.
+func WalletPayable(wallet string) string { return prefixWallet + wallet }
+
 // accountKind is the type stored in account.kind.
 func accountKind(name string) string {
 	switch {
 	case strings.HasPrefix(name, prefixIssuer), name == AccountSettlementBank:
 		return "asset"
-	case strings.HasPrefix(name, prefixMerchant):
+	case strings.HasPrefix(name, prefixMerchant), strings.HasPrefix(name, prefixWallet):
 		return "liability"
 	case name == AccountFeeIncome:
 		return "income"

@@ -97,6 +97,12 @@ type Booking struct {
 	// part of its content hash (a retry goes out under a new trace) nor of the batch seal.
 	IssuerSTAN string
 	IssuerTime string
+	// Payee is set on a bill payment to a wallet biller (a Huabei repayment at a POS): the wallet the
+	// money is owed to. The entry credits wallet_payable:<Payee> with PayeeFeeBP (0..10000, half-up)
+	// instead of a merchant's payable and fee; Merchant may then be empty, since the acceptor only
+	// collects for the wallet and is not paid out for it (billpayment.go).
+	Payee      string
+	PayeeFeeBP int64
 }
 
 // Result is what the ledger did with a booking. Outcomes of rules (nothing to reverse, refund
@@ -173,10 +179,13 @@ func (b *Booking) validate() error {
 			return bad("%s longer than %d bytes", name, maxFieldBytes)
 		}
 	}
-	if (b.Kind == Purchase || b.Kind == PreAuth || b.Kind == BillPayment) && (b.Merchant == "" || b.Issuer == "") {
+	if (b.Kind == Purchase || b.Kind == PreAuth || b.Kind == BillPayment) && ((b.Merchant == "" && b.Payee == "") || b.Issuer == "") {
 		return bad("%s needs merchant and issuer", b.Kind)
 	}
-	if strings.ContainsAny(b.Merchant+b.Issuer, ":") {
+	if b.Payee != "" && (b.Kind != BillPayment || b.PayeeFeeBP < 0 || b.PayeeFeeBP > 10000 || len(b.Payee) > maxFieldBytes) {
+		return bad("a payee (wallet biller) is for bill payments only, with a fee of 0..10000 bp")
+	}
+	if strings.ContainsAny(b.Merchant+b.Issuer+b.Payee, ":") {
 		return bad("merchant and issuer ids may not contain ':' (it separates account names)")
 	}
 	for name, v := range map[string]string{"issuer STAN": b.IssuerSTAN, "issuer time": b.IssuerTime} {
@@ -233,5 +242,12 @@ func (b *Booking) contentHash() []byte {
 	binary.BigEndian.PutUint64(n[:], uint64(b.Amount))
 	h.Write(n[:])
 	put(string(b.PANHash))
+	if b.Payee != "" {
+		// Only bookings with a payee hash it, so every other booking's hash is what it always was.
+		put("payee")
+		put(b.Payee)
+		binary.BigEndian.PutUint64(n[:], uint64(b.PayeeFeeBP))
+		h.Write(n[:])
+	}
 	return h.Sum(nil)
 }

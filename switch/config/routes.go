@@ -14,7 +14,8 @@ const maxEndpoints = 4
 func (c *Config) RouteEntries() []routing.Entry {
 	entries := make([]routing.Entry, 0, len(c.Routes))
 	for _, r := range c.Routes {
-		entries = append(entries, routing.Entry{Prefix: r.Prefix, Range: r.Range, Issuer: r.Issuer, Default: r.Default})
+		entries = append(entries, routing.Entry{Prefix: r.Prefix, Range: r.Range, Issuer: r.Issuer, Default: r.Default,
+			PaymentCodes: r.PaymentCodes, Length: r.Length})
 	}
 	return entries
 }
@@ -36,13 +37,28 @@ func (c *Config) RoutingTable() (*routing.Table, error) {
 
 // validateRoutes checks that every route names a configured issuer and that the routes make a table:
 // one of prefix, range and default each, no prefix twice, one default, no overlapping ranges of the
-// same length.
+// same length, a length (if any) no shorter than the digits matched. A payment_codes route should
+// name a wallet issuer (wallet: true); one that does not is refused, since a card issuer cannot
+// take a payment code.
 func (c *Config) validateRoutes(issuers map[string]bool) error {
 	for i, r := range c.Routes {
 		if !issuers[r.Issuer] {
 			return c.ErrorAt("routes", i, "issuer", "unknown issuer %q", r.Issuer)
 		}
+		if r.PaymentCodes && !c.walletIssuer(r.Issuer) {
+			return c.ErrorAt("routes", i, "payment_codes", "issuer %q takes payment codes but is not marked wallet: true", r.Issuer)
+		}
 	}
 	_, err := c.RoutingTable()
 	return err
+}
+
+// walletIssuer says whether the issuer is marked wallet: true.
+func (c *Config) walletIssuer(id string) bool {
+	for _, is := range c.Issuers {
+		if is.ID == id {
+			return is.Wallet
+		}
+	}
+	return false
 }

@@ -5,6 +5,14 @@
 // length and a range several. Ranges of the same length may not overlap (the table refuses them); a
 // range may contain longer prefixes or ranges, which win for the cards they cover.
 //
+// A route may also say what it matches besides its digits: PaymentCodes (only wallet payment codes
+// the terminal scanned, entry mode 03x, never a card) and Length (only numbers of exactly that many
+// digits). So "62, 19 digits, payment codes" sends UnionPay QR codes to the UnionPay wallet while
+// 62 cards, 16 or 19 digits, keep going to their banks. A payment code is looked up among the
+// payment-code routes first (most specific wins there), and only then among the others, so a card
+// BIN sharing a code's leading digits never takes it; a card never sees payment-code routes. At
+// equal leading digits a route with a length beats one without.
+//
 // A Table is immutable; Router swaps tables atomically so routes can be reloaded without a restart.
 package routing
 
@@ -24,13 +32,17 @@ type Entry struct {
 	Range   string // "LOW-HIGH", both bounds of the same number of digits, LOW <= HIGH
 	Issuer  string
 	Default bool
+	// PaymentCodes: the route matches only payment codes (LookupPaymentCode), never a card number.
+	PaymentCodes bool
+	// Length: the route matches only numbers of exactly this many digits; 0 matches any length.
+	Length int
 }
 
 // EntryError is a route the table refuses, by its index in the entries given (and, for a conflict,
 // the index of the earlier entry it conflicts with; otherwise -1), so a caller can name the line.
 type EntryError struct {
 	Index, Other int
-	Field        string // "prefix", "range", "default" or "issuer"
+	Field        string // "prefix", "range", "default", "issuer", "length" or "payment_codes"
 	Reason       string
 }
 
@@ -44,13 +56,50 @@ type span struct {
 	index     int
 }
 
+// matchClass is what a route matches besides its digits.
+type matchClass struct {
+	codes  bool // payment codes only
+	length int  // exact number of digits; 0: any
+}
+
+// rank orders classes at equal leading digits: the one that says more wins.
+func (c matchClass) rank() int {
+	r := 0
+	if c.codes {
+		r += 2
+	}
+	if c.length > 0 {
+		r++
+	}
+	return r
+}
+
+// classTable holds the prefixes and ranges of one match class.
+type classTable struct {
+	class    matchClass
+	prefixes [MaxDigits + 1]map[string]string
+	ranges   [MaxDigits + 1][]span // sorted by low, no two overlapping
+}
+
 // Table maps prefixes and ranges to issuer IDs.
 type Table struct {
-	prefixes     [MaxDigits + 1]map[string]string
-	ranges       [MaxDigits + 1][]span // sorted by low, no two overlapping
+	classes      []*classTable // most specific class first (see matchClass.rank)
 	longest      int
 	defaultRoute string
 	size         int
+}
+
+// class returns the table of a match class, making it on first use.
+func (t *Table) class(c matchClass) *classTable {
+	for _, ct := range t.classes {
+		if ct.class == c {
+			return ct
+		}
+	}
+	ct := &classTable{class: c}
+	t.classes = append(t.classes, ct)
+	sort.SliceStable(t.classes, func(a, b int) bool { return t.classes[a].class.rank() > t.classes[b].class.rank() })
+	return ct
 }
 
 // ParseRange splits "LOW-HIGH" into its bounds and checks them: digits only, equal lengths of 1 to
@@ -107,8 +156,15 @@ func NewTable(entries []Entry) (*Table, error) {
 		if kinds != 1 {
 			return nil, bad(-1, "prefix", "a route has exactly one of prefix, range and default: true")
 		}
+		if e.Length < 0 || e.Length > MaxDigits {
+			return nil, bad(-1, "length", "must be 1 to %d digits, is %d", MaxDigits, e.Length)
+		}
+		class := matchClass{codes: e.PaymentCodes, length: e.Length}
 		switch {
 		case e.Default:
+			if e.PaymentCodes || e.Length != 0 {
+				return nil, bad(-1, "default", "the default route takes every number: no payment_codes or length with it")
+			}
 			if defaultIndex >= 0 {
 				return nil, bad(defaultIndex, "default", "a second default route (the first is route %d)", defaultIndex)
 			}
@@ -119,13 +175,17 @@ func NewTable(entries []Entry) (*Table, error) {
 			if !digits(e.Prefix) || n > MaxDigits {
 				return nil, bad(-1, "prefix", "must be 1 to %d digits, is %q", MaxDigits, e.Prefix)
 			}
-			if t.prefixes[n] == nil {
-				t.prefixes[n] = map[string]string{}
+			if e.Length != 0 && e.Length < n {
+				return nil, bad(-1, "length", "%d is shorter than the prefix %q", e.Length, e.Prefix)
 			}
-			if _, dup := t.prefixes[n][e.Prefix]; dup {
+			ct := t.class(class)
+			if ct.prefixes[n] == nil {
+				ct.prefixes[n] = map[string]string{}
+			}
+			if _, dup := ct.prefixes[n][e.Prefix]; dup {
 				return nil, bad(-1, "prefix", "prefix %q is routed twice", e.Prefix)
 			}
-			t.prefixes[n][e.Prefix] = e.Issuer
+			ct.prefixes[n][e.Prefix] = e.Issuer
 			t.longest = max(t.longest, n)
 		default:
 			low, high, err := ParseRange(e.Range)
@@ -133,47 +193,80 @@ func NewTable(entries []Entry) (*Table, error) {
 				return nil, bad(-1, "range", "%v", err)
 			}
 			n := len(low)
-			t.ranges[n] = append(t.ranges[n], span{low: low, high: high, issuer: e.Issuer, index: i})
+			if e.Length != 0 && e.Length < n {
+				return nil, bad(-1, "length", "%d is shorter than the range bounds %q", e.Length, e.Range)
+			}
+			ct := t.class(class)
+			ct.ranges[n] = append(ct.ranges[n], span{low: low, high: high, issuer: e.Issuer, index: i})
 			t.longest = max(t.longest, n)
 		}
 		t.size++
 	}
-	for n := range t.ranges {
-		rs := t.ranges[n]
-		sort.SliceStable(rs, func(a, b int) bool { return rs[a].low < rs[b].low })
-		for j := 1; j < len(rs); j++ {
-			if rs[j].low <= rs[j-1].high {
-				later, earlier := rs[j], rs[j-1]
-				if later.index < earlier.index {
-					later, earlier = earlier, later
+	for _, ct := range t.classes {
+		for n := range ct.ranges {
+			rs := ct.ranges[n]
+			sort.SliceStable(rs, func(a, b int) bool { return rs[a].low < rs[b].low })
+			for j := 1; j < len(rs); j++ {
+				if rs[j].low <= rs[j-1].high {
+					later, earlier := rs[j], rs[j-1]
+					if later.index < earlier.index {
+						later, earlier = earlier, later
+					}
+					return nil, &EntryError{Index: later.index, Other: earlier.index, Field: "range",
+						Reason: fmt.Sprintf("%s-%s overlaps %s-%s (route %d) of the same length",
+							later.low, later.high, earlier.low, earlier.high, earlier.index)}
 				}
-				return nil, &EntryError{Index: later.index, Other: earlier.index, Field: "range",
-					Reason: fmt.Sprintf("%s-%s overlaps %s-%s (route %d) of the same length",
-						later.low, later.high, earlier.low, earlier.high, earlier.index)}
 			}
 		}
 	}
 	return t, nil
 }
 
-// Lookup returns the issuer for a card number by the most specific matching route, else the default.
-func (t *Table) Lookup(pan string) (issuer string, ok bool) {
-	for n := min(len(pan), t.longest); n > 0; n-- {
-		key := pan[:n]
-		if m := t.prefixes[n]; m != nil {
-			if is, found := m[key]; found {
-				return is, true
-			}
+// Lookup returns the issuer for a card number by the most specific matching route, else the
+// default. Routes for payment codes only are not considered.
+func (t *Table) Lookup(pan string) (issuer string, ok bool) { return t.lookup(pan, false) }
+
+// LookupPaymentCode returns the issuer for a wallet payment code (entry mode 03x) by the most
+// specific matching route, payment-code routes included, else the default.
+func (t *Table) LookupPaymentCode(code string) (issuer string, ok bool) { return t.lookup(code, true) }
+
+func (t *Table) lookup(number string, code bool) (string, bool) {
+	// A payment code is a wallet's before it is anyone else's: its own routes are searched first,
+	// so a card BIN that happens to share its leading digits cannot take it.
+	if code {
+		if is, ok := t.search(number, true); ok {
+			return is, true
 		}
-		if rs := t.ranges[n]; len(rs) > 0 {
-			// The last range starting at or below key is the only one that can hold it.
-			j := sort.Search(len(rs), func(i int) bool { return rs[i].low > key }) - 1
-			if j >= 0 && key <= rs[j].high {
-				return rs[j].issuer, true
+	}
+	if is, ok := t.search(number, false); ok {
+		return is, true
+	}
+	return t.defaultRoute, t.defaultRoute != ""
+}
+
+// search finds the most specific route among the payment-code routes (codes) or the others.
+func (t *Table) search(number string, codes bool) (string, bool) {
+	for n := min(len(number), t.longest); n > 0; n-- {
+		key := number[:n]
+		for _, ct := range t.classes {
+			if ct.class.codes != codes || (ct.class.length != 0 && ct.class.length != len(number)) {
+				continue
+			}
+			if m := ct.prefixes[n]; m != nil {
+				if is, found := m[key]; found {
+					return is, true
+				}
+			}
+			if rs := ct.ranges[n]; len(rs) > 0 {
+				// The last range starting at or below key is the only one that can hold it.
+				j := sort.Search(len(rs), func(i int) bool { return rs[i].low > key }) - 1
+				if j >= 0 && key <= rs[j].high {
+					return rs[j].issuer, true
+				}
 			}
 		}
 	}
-	return t.defaultRoute, t.defaultRoute != ""
+	return "", false
 }
 
 // Len is the number of routes, the default included.
@@ -189,8 +282,13 @@ func NewRouter(t *Table) *Router {
 	return r
 }
 
-// Lookup routes with the table in force.
+// Lookup routes a card number with the table in force.
 func (r *Router) Lookup(pan string) (string, bool) { return r.table.Load().Lookup(pan) }
+
+// LookupPaymentCode routes a wallet payment code with the table in force.
+func (r *Router) LookupPaymentCode(code string) (string, bool) {
+	return r.table.Load().LookupPaymentCode(code)
+}
 
 // Replace installs a new table; requests already routed keep their issuer.
 func (r *Router) Replace(t *Table) { r.table.Store(t) }
