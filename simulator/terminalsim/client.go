@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/moov-io/iso8583"
 
@@ -47,6 +48,40 @@ type Client struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+
+	// keys are the secure elements of the terminals that MAC on this connection (UseKeys), by field
+	// 41; nil until one is added, so terminals without MAC pay one atomic load per request.
+	keys atomic.Pointer[map[string]*TerminalKeys]
+}
+
+// UseKeys makes the client MAC the requests of terminal tid under k's TAK and check the MACs of
+// their answers (mac.go). Safe to call while requests are in flight.
+func (c *Client) UseKeys(tid string, k *TerminalKeys) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := map[string]*TerminalKeys{tid: k}
+	if old := c.keys.Load(); old != nil {
+		for id, ok := range *old {
+			if id != tid {
+				next[id] = ok
+			}
+		}
+	}
+	c.keys.Store(&next)
+}
+
+// macKeys returns the keys that MAC msg, nil for a terminal that does not.
+func (c *Client) macKeys(msg *iso8583.Message) *TerminalKeys {
+	km := c.keys.Load()
+	if km == nil {
+		return nil
+	}
+	tid, _ := msg.GetString(41)
+	k := (*km)[tid]
+	if mti, _ := msg.GetMTI(); !k.MACs(mti) {
+		return nil
+	}
+	return k
 }
 
 // Dial connects to a switch (or an issuer host) speaking dialect; tpdu adds a 5-byte TPDU after the
@@ -142,7 +177,13 @@ func (c *Client) Send(ctx context.Context, msg *iso8583.Message) (*iso8583.Messa
 	if err != nil {
 		return nil, err
 	}
-	body, err := msg.Pack()
+	var body []byte
+	keys := c.macKeys(msg)
+	if keys != nil {
+		body, err = keys.MACRequest(ctx, msg)
+	} else {
+		body, err = msg.Pack()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("packing request: %w", err)
 	}
@@ -165,6 +206,11 @@ func (c *Client) Send(ctx context.Context, msg *iso8583.Message) (*iso8583.Messa
 	}
 	select {
 	case r := <-ch:
+		if keys != nil && r.err == nil {
+			if err := keys.VerifyAnswer(ctx, r.msg, r.body); err != nil {
+				return r.msg, fmt.Errorf("terminal/STAN %s: %w", key, err)
+			}
+		}
 		return r.msg, r.err
 	case <-ctx.Done():
 		c.forget(key)

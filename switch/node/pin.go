@@ -32,12 +32,30 @@ type pinTranslator struct {
 	hsm       hsm.PINTranslator
 	terminals map[string]terminalPIN
 	issuers   map[string]issuerPIN
+	// working is the TPK each terminal with a master key received at its last sign-on; it replaces
+	// the configured tpk. Nil when no terminal has a master key.
+	working workingTPKs
+}
+
+// workingTPKs tells a terminal's current TPK (termkeys.Manager); found is false before its first
+// sign-on and for terminals without a master key.
+type workingTPKs interface {
+	CurrentTPK(ctx context.Context, tid string) (kb hsm.KeyBlock, found bool, err error)
 }
 
 var errNoPINKey = errors.New("no PIN key configured")
 
 func (p *pinTranslator) TranslateForIssuer(ctx context.Context, t *txn.Transaction) ([]byte, error) {
 	term, ok := p.terminals[t.TerminalID]
+	if ok && term.bdk == "" && p.working != nil {
+		tpk, found, err := p.working.CurrentTPK(ctx, t.TerminalID)
+		if err != nil {
+			return nil, fmt.Errorf("terminal %s: %w", t.TerminalID, err)
+		}
+		if found {
+			term.tpk = tpk
+		}
+	}
 	if !ok || (term.tpk == "" && term.bdk == "") {
 		return nil, fmt.Errorf("terminal %s: %w", t.TerminalID, errNoPINKey)
 	}
