@@ -26,6 +26,8 @@ const auditRequestTimeout = 5 * time.Minute
 //	GET /v1/settlement/{cycle}          (0: the newest closed cycle)
 //	GET /v1/fees?cycle=N
 //	GET /v1/verify
+//	GET /v1/signatures?since=RFC3339&limit=N   (the e-signatures received, v_signatures)
+//	GET /v1/signatures/{entry}                 (one entry's e-signature: the PNG itself)
 //	GET /v1/export?table=entries|postings&format=csv|json&cycle=N
 func NewAuditHandler(q Querier, token string, log *zap.Logger) (http.Handler, error) {
 	if len(token) < 16 {
@@ -121,6 +123,48 @@ func NewAuditHandler(q Querier, token string, log *zap.Logger) (http.Handler, er
 	})
 	api("GET /v1/verify", func(ctx context.Context, r *http.Request) (any, error) {
 		return Verify(ctx, q)
+	})
+	api("GET /v1/signatures", func(ctx context.Context, r *http.Request) (any, error) {
+		var since time.Time
+		if v := r.URL.Query().Get("since"); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return nil, badRequest{"since: want an RFC 3339 time"}
+			}
+			since = t
+		}
+		limit, err := intParam(r.URL.Query().Get("limit"))
+		if err != nil {
+			return nil, err
+		}
+		return Signatures(ctx, q, since, int(limit))
+	})
+	// The e-signature image of an entry, as the PNG the terminal uploaded; its SHA-256 in a header.
+	mux.HandleFunc("GET /v1/signatures/{entry}", func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(w, r) {
+			return
+		}
+		id, err := ParseEntryID(strings.TrimSuffix(r.PathValue("entry"), ".png"))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "entry: want an entry id (UUID)"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), auditRequestTimeout)
+		defer cancel()
+		sig, ok, err := SignatureOf(ctx, q, id)
+		switch {
+		case err != nil:
+			log.Error("audit API request failed", zap.String("path", r.URL.Path), zap.Error(err))
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		case !ok:
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no signature for entry " + id.String()})
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("X-Poswitch-Signature-SHA256", sig.SHA256)
+		w.Header().Set("Content-Length", strconv.Itoa(len(sig.Image)))
+		_, _ = w.Write(sig.Image)
 	})
 	mux.HandleFunc("GET /v1/export", func(w http.ResponseWriter, r *http.Request) {
 		if !authorized(w, r) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -35,6 +36,14 @@ type Entry struct {
 	ConsumedBy string
 	// Refunded is what booked refunds and chargebacks not since reversed took from this sale.
 	Refunded int64
+	// Cycle is the settlement cycle the entry was booked in; CycleClosed tells whether cut-over has
+	// closed it since (a void is then refused: the money moved, refund it instead).
+	Cycle       int64
+	CycleClosed bool
+	// At is when the transaction happened (the switch's receipt of it; the refund window counts
+	// from here); BookedAt when its batch was booked.
+	At       time.Time
+	BookedAt time.Time
 }
 
 // Refundable is what is left to refund of a sale: its amount less refunds and chargebacks; 0 for
@@ -52,7 +61,8 @@ SELECT e.txn_key, e.kind, e.status, e.reason, e.flags, e.original_key, e.merchan
        COALESCE(c.txn_key, ''),
        COALESCE((SELECT sum(x.amount) FROM journal_entry x
                   WHERE x.original_key = e.txn_key AND x.kind IN ('refund', 'chargeback') AND x.status = 'booked'
-                    AND NOT EXISTS (SELECT 1 FROM journal_entry v WHERE v.consumes = x.txn_key)), 0)::bigint
+                    AND NOT EXISTS (SELECT 1 FROM journal_entry v WHERE v.consumes = x.txn_key)), 0)::bigint,
+       e.cycle_id, EXISTS (SELECT 1 FROM settlement_close s WHERE s.cycle_id = e.cycle_id), e.txn_at, e.booked_at
   FROM journal_entry e LEFT JOIN journal_entry c ON c.consumes = e.txn_key
  WHERE e.txn_key = $1`
 
@@ -64,7 +74,7 @@ func EntryOf(ctx context.Context, q Querier, txnKey string) (Entry, bool, error)
 	var flags int16
 	err := q.QueryRow(ctx, entrySQL, txnKey).Scan(&e.Key, &kind, &e.Status, &e.Reason, &flags, &e.OriginalKey, &e.Merchant,
 		&e.Terminal, &e.Issuer, &e.Currency, &e.Amount, &e.Fee, &e.STAN, &e.RRN, &e.AuthCode, &e.PANMasked, &e.IssuerSTAN,
-		&e.IssuerTime, &e.ConsumedBy, &e.Refunded)
+		&e.IssuerTime, &e.ConsumedBy, &e.Refunded, &e.Cycle, &e.CycleClosed, &e.At, &e.BookedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Entry{}, false, nil
 	}

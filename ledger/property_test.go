@@ -151,6 +151,9 @@ func propertyRun(t *testing.T, seed uint64) {
 						f.feeRet += fr
 						wantFeeIncome[c] -= fr
 					}})
+				case kind == Void && !mt.cancelled && mt.cycle < cycle:
+					// Its cycle was cut over: the money was settled, a void is refused (refund instead).
+					expects = append(expects, expect{status: StatusRefused})
 				case mt.cancelled:
 					expects = append(expects, expect{status: StatusNoop})
 				case !mt.isRefund && mt.refunded > 0:

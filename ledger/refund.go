@@ -17,6 +17,10 @@ func refundRule(r *rules, p *plan) {
 	case o.kind != Purchase && o.kind != Completion && o.kind != BillPayment:
 		p.refuse("cannot refund a %s", o.kind)
 		return
+	case o.merchant == "":
+		// A wallet repayment owes no merchant: it is reversed or voided, never refunded.
+		p.refuse("a %s without a merchant (a wallet repayment) is reversed or voided, not refunded", o.kind)
+		return
 	case o.consumedBy != "":
 		p.cancelled = true
 		p.refuse("original %s was cancelled by %s", o.key, o.consumedBy)

@@ -28,6 +28,7 @@ type original struct {
 	feeReturned int64  // fee given back by those refunds
 	chargedBack int64  // booked chargebacks not since reversed
 	hold        *hold  // pre-authorisations only
+	cycleClosed bool   // its settlement cycle was cut over (void.go)
 }
 
 type hold struct {

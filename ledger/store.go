@@ -43,7 +43,7 @@ func (e *existingEntry) result() Result {
 const originalsSQL = `
 SELECT e.txn_key, e.id, e.kind, e.status, e.original_key, e.merchant, e.terminal, e.issuer, e.currency, e.amount, e.fee,
        COALESCE(c.txn_key, ''), COALESCE(r.refunded, 0), COALESCE(r.fee_returned, 0), COALESCE(r.charged_back, 0),
-       h.amount, h.expires_at
+       h.amount, h.expires_at, EXISTS (SELECT 1 FROM settlement_close s WHERE s.cycle_id = e.cycle_id)
   FROM journal_entry e
   LEFT JOIN journal_entry c ON c.consumes = e.txn_key
   LEFT JOIN hold h ON h.txn_key = e.txn_key
@@ -92,7 +92,7 @@ func queueBatchReads(b *pgx.Batch, st *batchState, keys, originalKeys, lockKeys,
 				var holdExp *time.Time
 				if err := rows.Scan(&o.key, &id, &kind, &o.status, &o.originalKey, &o.merchant, &o.terminal, &o.issuer,
 					&o.currency, &o.amount, &o.fee, &o.consumedBy, &o.refunded, &o.feeReturned, &o.chargedBack,
-					&holdAmount, &holdExp); err != nil {
+					&holdAmount, &holdExp, &o.cycleClosed); err != nil {
 					return err
 				}
 				o.id = EntryID(id)

@@ -48,7 +48,7 @@ Amounts are printed in major units of their currency (CNY 12.34, JPY 1234, KWD 1
 	pf.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	cmd.AddCommand(newLedgerTrialBalanceCmd(o), newLedgerStatementCmd(o), newLedgerTxnCmd(o), newLedgerSettlementCmd(o),
 		newLedgerFeesCmd(o), newLedgerVerifyCmd(o), newLedgerExportCmd(o), newLedgerCutoverCmd(o), newLedgerMigrateCmd(o),
-		newLedgerServeCmd(o))
+		newLedgerServeCmd(o), newLedgerSignatureCmd(o))
 	return cmd
 }
 
@@ -484,5 +484,74 @@ func newLedgerServeCmd(o *ledgerOpts) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8089", "address to listen on")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the bearer token (at least 16 characters)")
+	return cmd
+}
+
+func newLedgerSignatureCmd(o *ledgerOpts) *cobra.Command {
+	var entry, key, out string
+	var since time.Duration
+	cmd := &cobra.Command{
+		Use:   "signature",
+		Short: "A transaction's e-signature (the PNG its cardholder signed), by entry id; without --entry, the signatures received",
+		Long: `Fetch the e-signature kept with a journal entry (docs/ledger.md, Signatures) and write it as the
+PNG the terminal uploaded; its SHA-256 is checked against the one recorded when it was received.
+Without --entry and --key, list the signatures received in the last --since (v_signatures).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			return o.run(func(ctx context.Context, p *pgxpool.Pool) error {
+				if entry == "" && key == "" {
+					sigs, err := ledger.Signatures(ctx, p, time.Now().Add(-since), 0)
+					if err != nil {
+						return err
+					}
+					if o.asJSON {
+						return printJSON(w, sigs)
+					}
+					tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+					fmt.Fprintln(tw, "ENTRY\tRECEIVED\tMERCHANT\tTERMINAL\tCARD\tAMOUNT\tRRN\tBYTES\tSHA-256")
+					for _, s := range sigs {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s %s\t%s\t%d\t%s\n", s.EntryID, s.ReceivedAt.Format(time.RFC3339), s.Merchant,
+							s.Terminal, s.PANMasked, alpha(s.Currency), money(s.Amount, s.Currency), s.RRN, s.Size, s.SHA256)
+					}
+					return tw.Flush()
+				}
+				var sig ledger.Signature
+				var ok bool
+				var err error
+				if entry != "" {
+					id, perr := ledger.ParseEntryID(entry)
+					if perr != nil {
+						return fmt.Errorf("--entry: %w", perr)
+					}
+					sig, ok, err = ledger.SignatureOf(ctx, p, id)
+				} else {
+					sig, ok, err = ledger.SignatureByKey(ctx, p, key)
+				}
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return errors.New("no signature kept for that transaction")
+				}
+				if out == "" {
+					return errors.New("give --out FILE.png to write the image")
+				}
+				if err := os.WriteFile(out, sig.Image, 0o600); err != nil {
+					return fmt.Errorf("writing the signature: %w", err)
+				}
+				if o.asJSON {
+					return printJSON(w, sig)
+				}
+				fmt.Fprintf(w, "entry %s  %s %s  %s %s  card %s  RRN %s\nwrote %s: %d bytes, sha256 %s\n", sig.EntryID, sig.Merchant,
+					sig.Terminal, alpha(sig.Currency), money(sig.Amount, sig.Currency), sig.PANMasked, sig.RRN, out, sig.Size, sig.SHA256)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&entry, "entry", "", "journal entry id (UUID) of the signed transaction")
+	cmd.Flags().StringVar(&key, "key", "", "or the transaction's identity (txn_key)")
+	cmd.Flags().StringVar(&out, "out", "", "write the PNG here")
+	cmd.Flags().DurationVar(&since, "since", 24*time.Hour, "without --entry: list the signatures received this long ago until now")
 	return cmd
 }

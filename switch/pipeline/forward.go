@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -98,6 +99,10 @@ type Recorded struct {
 	PANMasked  string
 	Cancelled  bool  // a reversal, void, completion or expiry has since closed it
 	Refundable int64 // what is left to refund of a sale (0 for anything else)
+	// Cycle is the settlement cycle it was booked in; CycleClosed: cut-over has closed that cycle.
+	Cycle       int64
+	CycleClosed bool
+	At          time.Time // when the transaction happened (the refund window counts from here)
 }
 
 // Records reads the ledger's entry of a transaction identity; ok is false when it has none.

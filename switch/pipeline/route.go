@@ -12,7 +12,8 @@ type Router interface {
 }
 
 // Route picks the issuer by BIN: no matching route is 15 (no such issuer); a route to an issuer this
-// node has no link for is 92 (unable to route).
+// node has no link for is 92 (unable to route). An issuer an earlier step chose already (a wallet
+// refund goes to the wallet its original was paid from) is kept; it still needs a link.
 type Route struct {
 	Router Router
 	Links  map[string]bool // issuers with a configured link
@@ -21,10 +22,13 @@ type Route struct {
 func (Route) Name() string { return "route" }
 
 func (s Route) Run(_ context.Context, t *txn.Transaction) {
-	issuer, ok := s.Router.Lookup(t.PAN)
-	if !ok {
-		t.End(txn.RCNoSuchIssuer, "no route for the card's BIN")
-		return
+	issuer := t.IssuerID
+	if issuer == "" {
+		var ok bool
+		if issuer, ok = s.Router.Lookup(t.PAN); !ok {
+			t.End(txn.RCNoSuchIssuer, "no route for the card's BIN")
+			return
+		}
 	}
 	if !s.Links[issuer] {
 		t.End(txn.RCUnableToRoute, "route names issuer "+issuer+" with no link")
