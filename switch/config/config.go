@@ -112,6 +112,10 @@ type Route struct {
 	Range   string `yaml:"range"`
 	Issuer  string `yaml:"issuer"`
 	Default bool   `yaml:"default"`
+	// PaymentCodes and Length narrow a route to wallet payment codes and to numbers of one length
+	// (routes.go, docs/configuration.md).
+	PaymentCodes bool `yaml:"payment_codes"`
+	Length       int  `yaml:"length"`
 
 	line lines
 }

@@ -35,13 +35,25 @@ func (n *Node) terminalHandler(d *specs.Dialect) listener.Handler {
 				zap.String("tid", t.TerminalID), zap.String("stan", t.STAN), zap.Error(err))
 			return n.pack(translate.FormatErrorResponse(req, 0))
 		}
-		if t.Type == txn.TypeNetwork {
-			return n.pack(n.networkAnswer(req, t))
-		}
 		ctx, cancel := context.WithTimeout(ctx, n.requestTimeout)
 		defer cancel()
+		if t.Type == txn.TypeNetwork {
+			return n.pack(n.networkAnswer(ctx, req, t))
+		}
+		// A MAC terminal's request is verified before any step sees it (keys.go); other terminals
+		// pay one nil check here.
+		if _, macs := n.macTerminal(t); macs && !n.checkMAC(ctx, t, req, body) {
+			n.observe(t, received)
+			resp, err := translate.Response(req, t)
+			if err != nil {
+				return n.pack(translate.FormatErrorResponse(req, 0))
+			}
+			return n.packAnswer(ctx, t, resp)
+		}
 		if t.Type == txn.TypeBatchSettlement || t.Type == txn.TypeBatchUpload {
 			n.batch.handle(ctx, t)
+		} else if t.Type == txn.TypeSignatureUpload {
+			n.esign.handle(ctx, t)
 		} else {
 			n.pipeline.Process(ctx, t)
 			// The answer is final: steps that hold state per transaction (in flight, reserved
@@ -56,15 +68,21 @@ func (n *Node) terminalHandler(d *specs.Dialect) listener.Handler {
 			n.log.Error("building answer", zap.Stringer("txn", t), zap.Error(err))
 			return n.pack(translate.FormatErrorResponse(req, 0))
 		}
-		return n.pack(resp)
+		return n.packAnswer(ctx, t, resp)
 	}
 }
 
 // networkAnswer answers a terminal's own 0800 (sign-on, sign-off, echo, key change): the switch is
-// up. A key change (101) is acknowledged 00; the terminal keeps its keys until key exchange exists.
-func (n *Node) networkAnswer(req *iso8583.Message, t *txn.Transaction) *iso8583.Message {
+// up. A sign-on (001) or key change (101) from a terminal with a master key also rolls its working
+// keys and sends them in field 62 (keys.go); other terminals (DUKPT, or a fixed TPK) get 00 alone.
+func (n *Node) networkAnswer(ctx context.Context, req *iso8583.Message, t *txn.Transaction) *iso8583.Message {
 	switch t.NetworkCode {
-	case "001", "002", "101", "301":
+	case "001", "101":
+		t.Response = txn.RCApproved
+		if kt, ok := n.keyTerminal(t.TerminalID); ok && kt.TMK != "" {
+			n.rollKeys(ctx, t)
+		}
+	case "002", "301":
 		t.Response = txn.RCApproved
 	default:
 		t.Response = txn.RCInvalidTxn

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/poswitch/poswitch/ledger"
+	"github.com/poswitch/poswitch/switch/config"
 	"github.com/poswitch/poswitch/switch/pipeline"
 	"github.com/poswitch/poswitch/switch/txn"
 )
@@ -26,6 +27,33 @@ type LedgerWriter interface {
 type ledgerBooker struct {
 	writer LedgerWriter
 	digest PANDigester
+	// billers are the wallet billers (channels.billers) by ID: a bill payment to one is owed to the
+	// wallet (wallet_payable) with the biller's fee, not to the acceptor.
+	billers map[string]billerBooking
+}
+
+// billerBooking is what the ledger needs of a configured biller.
+type billerBooking struct {
+	wallet string
+	feeBP  int64
+}
+
+// billerBookings are the configured billers as the ledger booker takes them.
+func billerBookings(cfg *config.Config) map[string]billerBooking {
+	m := map[string]billerBooking{}
+	for _, b := range cfg.Channels.Billers {
+		m[b.ID] = billerBooking{wallet: b.Wallet, feeBP: int64(*b.FeeBP)}
+	}
+	return m
+}
+
+// billers are the configured billers as the pipeline's biller steps take them: ID → wallet issuer.
+func billers(cfg *config.Config) pipeline.Billers {
+	m := pipeline.Billers{}
+	for _, b := range cfg.Channels.Billers {
+		m[b.ID] = b.Wallet
+	}
+	return m
 }
 
 // kinds maps each transaction type to its ledger kind. A terminal's offline sale (0220 without
@@ -77,6 +105,10 @@ func (b ledgerBooker) Book(ctx context.Context, t *txn.Transaction) (pipeline.Bo
 	if b.digest != nil && t.PAN != "" {
 		bk.PANHash = b.digest.PANDigest(t.PAN)
 	}
+	if bb, ok := b.billers[t.BillerID]; ok && t.Type == txn.TypeBillPayment {
+		// The acceptor only collects a wallet repayment: the money is owed to the wallet.
+		bk.Payee, bk.PayeeFeeBP, bk.Merchant = bb.wallet, bb.feeBP, ""
+	}
 	res, err := b.writer.Book(ctx, bk)
 	if errors.Is(err, ledger.ErrConflict) {
 		return pipeline.Booked{}, fmt.Errorf("%w: %v", pipeline.ErrBookingConflict, err)
@@ -122,6 +154,7 @@ func (r ledgerRecords) Record(ctx context.Context, key string) (pipeline.Recorde
 		Issuer: e.Issuer, IssuerSTAN: e.IssuerSTAN, IssuerTime: e.IssuerTime, Merchant: e.Merchant, Currency: e.Currency,
 		Amount: e.Amount, Fee: e.Fee, RRN: e.RRN, AuthCode: e.AuthCode, PANMasked: e.PANMasked,
 		Cancelled: e.ConsumedBy != "", Refundable: e.Refundable(),
+		Cycle: e.Cycle, CycleClosed: e.CycleClosed, At: e.At,
 	}, true, nil
 }
 

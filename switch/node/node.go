@@ -23,6 +23,7 @@ import (
 	"github.com/poswitch/poswitch/switch/listener"
 	"github.com/poswitch/poswitch/switch/pipeline"
 	"github.com/poswitch/poswitch/switch/routing"
+	"github.com/poswitch/poswitch/switch/termkeys"
 	"github.com/poswitch/poswitch/switch/txn"
 )
 
@@ -42,8 +43,12 @@ type Node struct {
 	// finishers hear every answered transaction (match releases its identity, keeps the answer).
 	finishers []pipeline.Finisher
 	batch     *batchDesk      // 0500 batch settlement and 0320 batch upload
+	esign     *signatureDesk  // 0820 e-signature upload
 	limiter   *limits.Limiter // risk limits; Reload swaps their policy (reload.go)
 	reloadMu  sync.Mutex      // one Reload at a time
+
+	// keys rolls terminal working keys and checks MACs (keys.go); nil when no terminal has a TMK.
+	keys *termkeys.Manager
 
 	listeners      map[string]*listener.Listener
 	requestTimeout time.Duration
@@ -70,6 +75,11 @@ type Options struct {
 	// Digest is the keyed PAN digest (the HSM's PANDigest) that card limits key cards by; nil: card
 	// limits are off.
 	Digest PANDigester
+	// Keys rolls the working keys of terminals with a master key and checks their MACs (keys.go);
+	// nil when no terminal has one.
+	Keys *termkeys.Manager
+	// Orders is the merchant-presented QR order desk (switch/qrorder); nil: order messages are 12.
+	Orders pipeline.Orders
 }
 
 // New builds a node from a validated configuration. Nothing is listening or connected until Start.
@@ -83,6 +93,11 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: opts.Log, metrics: newMetrics(), links: map[string]*issuerlink.Link{},
 		listeners: map[string]*listener.Listener{},
+	}
+	n.keys = opts.Keys
+	if lb, ok := opts.Booker.(ledgerBooker); ok {
+		lb.billers = billerBookings(cfg) // bill payments to wallet billers owe the wallet (ledger.go)
+		opts.Booker = lb
 	}
 	// Per-transaction lines are sampled so a load run cannot drown the log: the first 100 a second,
 	// then one in 100.
@@ -146,18 +161,25 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	n.pipeline = pipeline.New(n.observeStep,
 		pipeline.Validate{Supported: supported},
 		&pipeline.Identify{Terminals: terminals, Merchants: merchants, AcquirerID: acq},
+		pipeline.Order{Orders: opts.Orders}, // merchant-presented QR orders (0600): ends them before match
 		match,
+		pipeline.VoidWindow{Records: records, InFlight: match, Log: opts.Log},
 		pipeline.Reverse{Ledger: opts.Booker, Records: records, SAF: opts.SAF, InFlight: match, AcquirerID: acq, Log: opts.Log},
 		pipeline.Advise{Ledger: opts.Booker, Records: records, SAF: opts.SAF, Router: n.router, InFlight: match, AcquirerID: acq, Log: opts.Log},
-		pipeline.Refund{Records: records, InFlight: match, AcquirerID: acq, Log: opts.Log},
+		pipeline.Refund{Records: records, InFlight: match, AcquirerID: acq, Log: opts.Log, Window: cfg.Channels.RefundWindow.D(), Wallets: walletIssuers(cfg)},
 		limitStep,
+		pipeline.CVM{NoCVMLimits: cfg.Channels.NoCVMLimits},
+		pipeline.CheckBiller{Billers: billers(cfg)},
+		pipeline.RoutePaymentCode{Router: n.router, Links: hasLink},
 		pipeline.Route{Router: n.router, Links: hasLink},
 		pipeline.PIN{HSM: opts.PIN},
 		pipeline.Send{Links: sendLinks, Spec: linkSpec, AcquirerID: acq, Log: opts.Log, SAF: opts.SAF, StandIn: opts.StandIn},
 		pipeline.Book{Ledger: opts.Booker, SAF: opts.SAF, AcquirerID: acq, Log: opts.Log, Types: moneyMoving},
 		pipeline.StandInAdvice{SAF: opts.SAF, AcquirerID: acq, Log: opts.Log},
+		pipeline.RepaymentAdvice{Billers: billers(cfg), SAF: opts.SAF, AcquirerID: acq, Log: opts.Log},
 	)
 	n.batch = newBatchDesk(opts.Ledger, terminals, acq, opts.Log, n.metrics.registry)
+	n.esign = newSignatureDesk(opts.Ledger, terminals, acq, opts.Log, n.metrics.registry)
 
 	for _, lc := range cfg.Listeners {
 		d, err := specs.DialectByName(lc.Dialect)
@@ -174,7 +196,8 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 
 // supported are the transaction types this node carries end to end today.
 var supported = map[txn.Type]bool{txn.TypePurchase: true, txn.TypePreAuth: true, txn.TypeCompletion: true,
-	txn.TypeRefund: true, txn.TypeVoid: true, txn.TypeBalanceInquiry: true, txn.TypeBillPayment: true, txn.TypeReversal: true}
+	txn.TypeRefund: true, txn.TypeVoid: true, txn.TypeBalanceInquiry: true, txn.TypeBillPayment: true, txn.TypeReversal: true,
+	txn.TypeOrderCreate: true, txn.TypeOrderStatus: true, txn.TypeOrderCancel: true}
 
 // moneyMoving are the types the book step books on the issuer's approval. Reversals, voids and
 // advices are booked by their own steps (reverse, advise) before the issuer hears of them.

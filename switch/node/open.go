@@ -12,6 +12,7 @@ import (
 	"github.com/poswitch/poswitch/ledger"
 	"github.com/poswitch/poswitch/switch/config"
 	"github.com/poswitch/poswitch/switch/pipeline"
+	"github.com/poswitch/poswitch/switch/qrorder"
 )
 
 // Stack is a node with the parts it runs on: the database pool and the ledger writer.
@@ -20,6 +21,9 @@ type Stack struct {
 	Pool   *pgxpool.Pool
 	Writer *ledger.Writer
 	SAF    *SAF
+	// Orders is the merchant-presented QR order desk and its notification endpoint (orders.go); nil
+	// when channels.orders.notify_address is empty.
+	Orders *qrorder.Desk
 
 	stopWriter context.CancelFunc
 	writerDone chan error
@@ -83,6 +87,17 @@ func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger)
 	schedule := ledger.CutoverSchedule{At: cfg.Settlement.CutoverAt, TimeZone: cfg.Settlement.TimeZone}
 	go func() { done <- ledger.RunCutoverScheduler(wctx, pool, schedule, log.Named("settlement")) }()
 
+	keys, err := newKeyManager(ctx, cfg, parts.HSM, pool) // keys.go
+	if err != nil {
+		stop()
+		<-done
+		<-done
+		pool.Close()
+		return nil, err
+	}
+	if keys != nil && pin != nil {
+		pin.(*pinTranslator).working = keys
+	}
 	queue := NewSAF(pool, cfg, parts.Vault, log.Named("saf"))
 	standIn, err := NewStandIn(pool, cfg, parts.Digest, log.Named("standin"))
 	if err != nil {
@@ -92,9 +107,19 @@ func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger)
 		pool.Close()
 		return nil, err
 	}
-	n, err := New(cfg, Options{Log: log, Booker: ledgerBooker{writer: writer, digest: parts.Digest}, PIN: pin,
-		Ledger: pool, Digest: parts.Digest, SAF: queue, StandIn: standIn, OnLateAnswer: queue.OnLateAnswer})
+	orderDesk, err := openOrderDesk(cfg, pool, ledgerBooker{writer: writer, digest: parts.Digest}, parts.HSM, log) // orders.go
 	if err != nil {
+		stop()
+		<-done
+		<-done
+		pool.Close()
+		return nil, err
+	}
+	n, err := New(cfg, Options{Log: log, Booker: ledgerBooker{writer: writer, digest: parts.Digest}, PIN: pin,
+		Ledger: pool, Digest: parts.Digest, SAF: queue, StandIn: standIn, OnLateAnswer: queue.OnLateAnswer,
+		Keys: keys, Orders: orderDesk.Orders()})
+	if err != nil {
+		orderDesk.Close()
 		stop()
 		<-done
 		<-done
@@ -107,7 +132,8 @@ func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger)
 	safDone := make(chan error, 1)
 	go func() { safDone <- queue.Run(safCtx, n.Senders()) }()
 	return &Stack{Node: n, Pool: pool, Writer: writer, SAF: queue, stopWriter: stop, writerDone: done,
-		stopSAF: stopSAF, safDone: safDone}, nil
+		stopSAF: stopSAF, safDone: safDone,
+		Orders: orderDesk}, nil
 }
 
 // checkStandInParts refuses a stand-in the node could not run. Without the keyed PAN digest every
@@ -139,6 +165,7 @@ func checkStandInParts(cfg *config.Config, parts Parts) error {
 // the pool.
 func (s *Stack) Close() {
 	s.Node.Close()
+	s.Orders.Close() // after the node: no order message is in flight; before the writer: bookings finish
 	s.stopSAF()
 	<-s.safDone
 	s.stopWriter()

@@ -176,6 +176,10 @@ func Request(m *iso8583.Message, received time.Time) (*txn.Transaction, error) {
 	if t.EMV, _, err = getBytes(m, 55); err != nil {
 		return t, formatErr(55, "%v", err)
 	}
+	if strings.HasPrefix(t.MTI, "082") {
+		// An 0820 carries an e-signature chunk in field 62, not a KSN.
+		chunk, ksn = ksn, ""
+	}
 	if ksn != "" {
 		// DUKPT PIN pads send their key serial number in field 62 as hex: 20 digits (TDES, X9.24-1)
 		// or 24 (AES, X9.24-3).
