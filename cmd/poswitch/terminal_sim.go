@@ -71,5 +71,6 @@ func newTerminalSimCmd() *cobra.Command {
 	f.StringVar(&logFormat, "log-format", "json", "log format (to stderr): json or console")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed for card and amount choice")
+	cmd.AddCommand(newTerminalSimOrderCmd())
 	return cmd
 }

@@ -352,21 +352,10 @@ func (r *run) send(ctx context.Context, c *Client, t Terminal, card cards.Card, 
 	}
 }
 
-// receipt prints one transaction like a POS slip. The PAN is masked 6+4. Called with r.mu held.
-func (r *run) receipt(t Terminal, card cards.Card, amount int64, req, resp *iso8583.Message) {
-	currency, _ := req.GetString(49)
-	code, _ := resp.GetString(39)
-	auth, _ := resp.GetString(38)
-	rrn, _ := resp.GetString(37)
-	stan, _ := req.GetString(11)
-	entry, _ := req.GetString(22)
-	amountText := FormatAmount(amount, cards.CurrencyExponent(currency))
-	if auth == "" {
-		auth = "-"
-	}
-	r.write(fmt.Sprintf("%s %s  TID %s  STAN %s  entry %s\n  PURCHASE %s %s  card %s\n  %s %s  AUTH %s  RRN %s\n",
-		time.Now().Format("2006-01-02 15:04:05"), t.MID, t.TID, stan, entry,
-		cards.CurrencyAlpha(currency), amountText, card.Masked(), code, strings.ToUpper(cards.ResponseText(code)), auth, rrn))
+// receipt prints one transaction as the terminal's slip (NewReceipt: PAN masked 6+4, entry mode,
+// authorization code, RRN, whether a signature is needed). Called with r.mu held.
+func (r *run) receipt(t Terminal, _ cards.Card, _ int64, req, resp *iso8583.Message) {
+	r.write(time.Now().Format("2006-01-02 15:04:05") + "\n" + NewReceipt(t, req, resp).String())
 }
 
 func (r *run) write(s string) {

@@ -67,7 +67,7 @@ func TestVerboseReceiptsMaskThePAN(t *testing.T) {
 		t.Fatalf("run: %v %s", err, sum)
 	}
 	text := out.String()
-	for _, want := range []string{"476173******0011", "USD 12.34", "00 APPROVED", "MERCHANT0000001", "TERM0001", "AUTH "} {
+	for _, want := range []string{"476173******0011", "USD 12.34", "APPROVED 00", "MERCHANT0000001", "TERM0001", "AUTH CODE", "ENTRY        CHIP"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("receipts lack %q:\n%s", want, text)
 		}

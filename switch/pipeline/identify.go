@@ -50,7 +50,9 @@ func (s *Identify) Run(_ context.Context, t *txn.Transaction) {
 		t.End(txn.RCInvalidMerchant, "unknown merchant")
 		return
 	}
-	if len(m.Currencies) > 0 && !m.Currencies[t.Currency] {
+	// Only order queries come without a currency (translate requires it of the rest); the order
+	// they name was checked when it was made.
+	if len(m.Currencies) > 0 && t.Currency != "" && !m.Currencies[t.Currency] {
 		t.End(txn.RCInvalidTxn, "merchant does not accept currency "+t.Currency)
 		return
 	}
