@@ -25,6 +25,7 @@ import (
 	"github.com/poswitch/poswitch/simulator/cards"
 	"github.com/poswitch/poswitch/simulator/issuersim"
 	"github.com/poswitch/poswitch/simulator/terminalsim"
+	"github.com/poswitch/poswitch/simulator/walletsim"
 )
 
 func init() { register(newDemoCmd) }
@@ -110,13 +111,21 @@ database (if this run started it) and prints a summary per response code. See do
 
 // demoResult is what a demo run did, for its caller (the test reads it).
 type demoResult struct {
-	Summary    terminalsim.Summary
-	PerLane    map[string]int64 // answered purchases per listener
-	Booked     int64            // purchase entries the ledger booked during the run
+	Summary    terminalsim.Summary // every answer of the ways (or every purchase without channels)
+	PerLane    map[string]int64    // answered purchases per listener
+	Booked     int64               // purchase entries the ledger booked during the run
 	ConfigPath string
 	Flows      map[string]map[string]int64 // other messages: type → response code → count
 	SAF        string                      // the store-and-forward queue at the end, one line
 	IssuerDrop float64                     // the fault injected
+	// PurchaseApprovals are the approvals that book a purchase entry (cards, QR codes, orders).
+	PurchaseApprovals int64
+	// The ways of paying (Channels): per way, the channel figures, the signatures the ledger stored
+	// during the run, and what each wallet-sim saw.
+	Ways             map[string]wayStat
+	Channels         channelStats
+	SignaturesStored int64
+	WalletStats      map[string]walletsim.Stats
 }
 
 // runDemo runs the demo until ctx ends or o.Duration passes. release is called once traffic has
@@ -177,11 +186,22 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 		IssuerPorts: map[string]int{}, IssuerLatency: o.IssuerLatency, IssuerTimeout: demoIssuerTimeout,
 		Terminals: terminalsim.DefaultTerminals(3 * demoTerminalsPerLane),
 		LogFormat: "console", LogLevel: o.LogLevel,
+		// The catalogue has JPY and KWD accounts too; the merchants take all four.
+		Currencies: []string{cards.CNY, cards.USD, cards.JPY, cards.KWD},
+		// Every way of paying, unless only plain purchases are asked for.
+		Channels: !o.PurchasesOnly, WalletPorts: map[string]int{},
 	}
 	for i, id := range estateIssuers {
 		if o.IssuerPort != 0 {
 			spec.IssuerPorts[id] = o.IssuerPort + i
 		}
+	}
+	if o.IssuerPort != 0 {
+		// The wallets take the ports after the issuers, and the order notifications the one after.
+		for i, w := range estateWallets {
+			spec.WalletPorts[w.id] = o.IssuerPort + len(estateIssuers) + i
+		}
+		spec.NotifyPort = o.IssuerPort + len(estateIssuers) + len(estateWallets)
 	}
 	for i, l := range []listenerSpec{
 		{Name: "iso87a", Dialect: "iso87a"},
@@ -217,11 +237,24 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 	if tr.seed == 0 {
 		tr.seed = uint64(time.Now().UnixNano())
 	}
+	if spec.Channels {
+		tr.kit = newDemoWays(cs, est)
+		// A master-key terminal holds its secure element (the key ceremony loaded its TMK).
+		for i := range spec.Terminals {
+			if k := est.keys.Terminals[spec.Terminals[i].TID]; k.Keys != nil {
+				spec.Terminals[i].Keys = k.Keys
+			}
+		}
+	}
 	for i, l := range spec.Listeners {
-		tr.lanes = append(tr.lanes, &demoLane{
+		lane := &demoLane{
 			name: l.Name, dialect: l.Dialect, tpdu: l.TPDU, addr: est.stack.ListenerAddr(l.Name),
 			terminals: spec.Terminals[i*demoTerminalsPerLane : (i+1)*demoTerminalsPerLane],
-		})
+		}
+		if spec.Channels {
+			lane.signOn = func(ctx context.Context, c *terminalsim.Client) error { return tr.signOn(ctx, c, lane.terminals) }
+		}
+		tr.lanes = append(tr.lanes, lane)
 	}
 
 	fmt.Fprintf(out, "switch configuration: %s (a working example: poswitch switch --config %s)\n", spec.ConfigPath, spec.ConfigPath)
@@ -238,7 +271,26 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 		if f := est.issuers[id].Faults(); f.DropShare > 0 {
 			faults = fmt.Sprintf(", drops %.1f%% of its answers (switch timeout %v: 91, then a 0420 reversal)", 100*f.DropShare, demoIssuerTimeout)
 		}
-		fmt.Fprintf(out, "  issuer   %-9s %-15s issuer-sim, %v per authorization%s\n", id, est.issuers[id].Addr(), o.IssuerLatency, faults)
+		emv := ""
+		if spec.Channels {
+			emv = ", checks ARQCs and answers ARPCs"
+		}
+		fmt.Fprintf(out, "  issuer   %-9s %-15s issuer-sim, %v per authorization%s%s\n", id, est.issuers[id].Addr(), o.IssuerLatency, emv, faults)
+	}
+	for _, w := range estateWallets {
+		if ws := est.wallets[w.id]; ws != nil {
+			fmt.Fprintf(out, "  wallet   %-11s %-15s wallet-sim %s (%s)\n", w.id, ws.Addr(), ws.Wallet(), w.codes)
+		}
+	}
+	if spec.Channels {
+		fmt.Fprintf(out, "  orders   %s: wallets notify the switch of order payments here (MACed under their notify keys)\n", est.notifyAddr)
+		var mac []string
+		for _, t := range spec.Terminals {
+			if t.Keys != nil && t.Keys.MAC != "" {
+				mac = append(mac, t.TID+" "+t.Keys.MAC)
+			}
+		}
+		fmt.Fprintf(out, "  keys     master-key terminals sign on per connection and MAC every request: %s\n", strings.Join(mac, ", "))
 	}
 	pin := "PIN translation: not wired into the switch yet, so purchases carry no PIN block"
 	if est.pinWired {
@@ -249,7 +301,12 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 	if o.Duration > 0 {
 		stopHow = fmt.Sprintf("stops after %v or on Ctrl-C", o.Duration)
 	}
-	fmt.Fprintf(out, "buying at %.0f/s with %d test cards (docs/test-cards.md); %s\n\n", o.Rate, len(cs), stopHow)
+	if tr.kit != nil {
+		fmt.Fprintf(out, "paying at %.0f/s, the ways in turn: %s; with %d test cards (docs/test-cards.md); %s\n\n",
+			o.Rate, strings.Join(tr.kit.order, ", "), len(cs), stopHow)
+	} else {
+		fmt.Fprintf(out, "buying at %.0f/s with %d test cards (docs/test-cards.md); %s\n\n", o.Rate, len(cs), stopHow)
+	}
 
 	trafficCtx := ctx
 	if o.Duration > 0 {
@@ -268,10 +325,40 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer, release func()) 
 	defer cancel()
 	res.Booked, err = bookedPurchases(shutdownCtx, est, started)
 	res.Flows = tr.flows
+	tr.mu.Lock()
+	res.PurchaseApprovals = tr.purchaseApprovals
+	if tr.kit != nil {
+		res.Ways = map[string]wayStat{}
+		for name, w := range tr.wayStats {
+			res.Ways[name] = *w
+		}
+		res.Channels = tr.ch
+	}
+	tr.mu.Unlock()
+	if tr.kit != nil {
+		res.WalletStats = map[string]walletsim.Stats{}
+		for id, ws := range est.wallets {
+			res.WalletStats[id] = ws.Stats()
+		}
+		if n, serr := storedSignatures(shutdownCtx, est, started); serr == nil {
+			res.SignaturesStored = n
+		} else {
+			fmt.Fprintln(out, "demo:", serr)
+		}
+	}
 	res.SAF = safLine(shutdownCtx, est)
 	fmt.Fprintln(out)
 	printDemoSummary(out, res, err)
 	return res, nil
+}
+
+// storedSignatures counts the e-signatures the ledger stored since start.
+func storedSignatures(ctx context.Context, est *estate, since time.Time) (int64, error) {
+	var n int64
+	if err := est.stack.Pool.QueryRow(ctx, `SELECT count(*) FROM signature WHERE received_at >= $1`, since).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting stored signatures: %w", err)
+	}
+	return n, nil
 }
 
 // bookedPurchases counts the purchase entries the ledger booked since start.
@@ -288,16 +375,25 @@ func bookedPurchases(ctx context.Context, est *estate, since time.Time) (int64, 
 
 func printDemoSummary(out io.Writer, res demoResult, ledgerErr error) {
 	s := res.Summary
-	fmt.Fprintf(out, "demo summary: %d purchases sent, %d answered in %.1fs (%.1f/s); latency p50 %v p99 %v p99.9 %v\n",
-		s.Sent, s.Answered, s.Elapsed.Seconds(), s.Rate(), s.Percentile(50), s.Percentile(99), s.Percentile(99.9))
+	what, expected := "purchases", "catalogue"
+	if len(res.Ways) > 0 {
+		what, expected = "payment requests", "expected"
+	}
+	fmt.Fprintf(out, "demo summary: %d %s sent, %d answered in %.1fs (%.1f/s); latency p50 %v p99 %v p99.9 %v\n",
+		s.Sent, what, s.Answered, s.Elapsed.Seconds(), s.Rate(), s.Percentile(50), s.Percentile(99), s.Percentile(99.9))
 	codes := make([]string, 0, len(s.Codes))
 	for c := range s.Codes {
 		codes = append(codes, c)
 	}
+	for c := range s.Expected {
+		if _, ok := s.Codes[c]; !ok {
+			codes = append(codes, c)
+		}
+	}
 	sort.Strings(codes)
-	fmt.Fprintf(out, "  %-4s %-28s %8s %10s\n", "code", "meaning", "answered", "catalogue")
+	fmt.Fprintf(out, "  %-4s %-40s %8s %10s\n", "code", "meaning", "answered", expected)
 	for _, c := range codes {
-		fmt.Fprintf(out, "  %-4s %-28s %8d %10d\n", c, cards.ResponseText(c), s.Codes[c], s.Expected[c])
+		fmt.Fprintf(out, "  %-4s %-40s %8d %10d\n", c, demoMeaning(c), s.Codes[c], s.Expected[c])
 	}
 	lanes := make([]string, 0, len(res.PerLane))
 	for l, n := range res.PerLane {
@@ -305,10 +401,11 @@ func printDemoSummary(out io.Writer, res demoResult, ledgerErr error) {
 	}
 	sort.Strings(lanes)
 	fmt.Fprintf(out, "  per listener: %s\n", strings.Join(lanes, ", "))
-	fmt.Fprintf(out, "  answers differing from the catalogue: %d; timeouts %d; errors %d\n", s.Mismatches, s.Timeouts, s.Errors)
+	fmt.Fprintf(out, "  answers differing from the %s: %d; timeouts %d; errors %d\n", expected, s.Mismatches, s.Timeouts, s.Errors)
 	if n := s.Codes["91"]; n > 0 && res.IssuerDrop > 0 {
 		fmt.Fprintf(out, "  (91 ×%d: bank-b's answers dropped by issuer-sim, --issuer-drop %.2f; each timed-out request is reversed by store-and-forward)\n", n, res.IssuerDrop)
 	}
+	printWays(out, res)
 	printFlows(out, res.Flows)
 	if res.SAF != "" {
 		fmt.Fprintf(out, "  store-and-forward: %s\n", res.SAF)
@@ -316,7 +413,7 @@ func printDemoSummary(out io.Writer, res demoResult, ledgerErr error) {
 	if ledgerErr != nil {
 		fmt.Fprintf(out, "  ledger: %v\n", ledgerErr)
 	} else {
-		fmt.Fprintf(out, "  ledger: %d purchases booked in PostgreSQL during the run, %d approvals answered\n", res.Booked, s.Codes[cards.Approved])
+		fmt.Fprintf(out, "  ledger: %d purchases booked in PostgreSQL during the run, %d purchase approvals answered\n", res.Booked, res.PurchaseApprovals)
 	}
 }
 
@@ -325,6 +422,9 @@ type demoLane struct {
 	name, dialect, addr string
 	tpdu                bool
 	terminals           []terminalsim.Terminal
+	// signOn runs on each new connection before any traffic: the master-key terminals download
+	// their working keys and MAC from then on (nil: none).
+	signOn func(ctx context.Context, c *terminalsim.Client) error
 
 	mu     sync.Mutex
 	client *terminalsim.Client
@@ -346,6 +446,12 @@ func (l *demoLane) conn(ctx context.Context) (*terminalsim.Client, error) {
 	c, err := terminalsim.Dial(ctx, l.addr, l.dialect, l.tpdu)
 	if err != nil {
 		return nil, err
+	}
+	if l.signOn != nil {
+		if err := l.signOn(ctx, c); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
 	}
 	l.client = c
 	return c, nil
@@ -382,6 +488,12 @@ type demoTraffic struct {
 	pads    map[string]terminalsim.PINPad // by terminal ID
 	mix     bool                          // follow-ups and other transactions besides purchases
 	flows   map[string]map[string]int64   // guarded by mu; see demo_flows.go
+	// kit is the ways of paying the beats rotate through (nil: plain purchases); wayStats, ch and
+	// purchaseApprovals are guarded by mu (demo_ways.go).
+	kit               *demoWays
+	wayStats          map[string]*wayStat
+	ch                channelStats
+	purchaseApprovals int64
 
 	outMu   sync.Mutex
 	tty     bool
@@ -410,6 +522,7 @@ func (tr *demoTraffic) run(ctx context.Context) {
 	defer tick.Stop()
 	slots := make(chan struct{}, demoMaxInFlight)
 	var wg sync.WaitGroup
+	k := 0 // payments of the ways so far
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
@@ -425,6 +538,19 @@ func (tr *demoTraffic) run(ctx context.Context) {
 		}
 		lane := tr.lanes[i%len(tr.lanes)]
 		t := lane.terminals[(i/len(tr.lanes))%len(lane.terminals)]
+		if tr.kit != nil && len(tr.kit.order) > 0 && (!tr.mix || i%demoOtherEvery != demoOtherEvery-1) {
+			way := tr.kit.order[k%len(tr.kit.order)]
+			n := k / len(tr.kit.order)
+			k++
+			beat := rand.New(rand.NewPCG(tr.seed, uint64(i)))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				tr.pay(context.WithoutCancel(ctx), lane, t, way, n, beat)
+			}()
+			continue
+		}
 		card := tr.cards[rng.IntN(len(tr.cards))]
 		lo, hi := cards.StandardAmountRange[0], cards.StandardAmountRange[1]
 		amount := lo + rng.Int64N(hi-lo+1)
@@ -479,14 +605,11 @@ func (tr *demoTraffic) purchase(ctx context.Context, lane *demoLane, t terminals
 	}
 	stan := tr.nextSTAN(t.TID)
 	req := terminalsim.NewPurchase(t, card, amount, "", stan)
-	withPIN := false
 	// Every other purchase of a terminal is PIN-verified: its PIN pad (TPK, DUKPT TDES or DUKPT AES)
 	// encrypts the card's PIN, the switch translates it to the issuer's zone key, the issuer verifies it.
 	if pad := tr.pads[t.TID]; pad != nil && card.PIN != "" && stan%2 == 0 {
 		if err := terminalsim.WithPIN(ctx, req, pad, card.PAN, card.PIN); err != nil {
 			tr.log.Warn("demo PIN pad", zap.String("tid", t.TID), zap.Error(err))
-		} else {
-			withPIN = true
 		}
 	}
 	start := time.Now()
@@ -502,6 +625,9 @@ func (tr *demoTraffic) purchase(ctx context.Context, lane *demoLane, t terminals
 		if code != card.Outcome {
 			tr.sum.Mismatches++
 		}
+		if code == cards.Approved {
+			tr.purchaseApprovals++
+		}
 		_ = tr.sum.Latency.RecordValue(max(took.Microseconds(), 1))
 	case errors.Is(err, context.DeadlineExceeded):
 		tr.sum.Timeouts++
@@ -513,43 +639,12 @@ func (tr *demoTraffic) purchase(ctx context.Context, lane *demoLane, t terminals
 		tr.log.Warn("demo purchase failed", zap.String("listener", lane.name), zap.String("tid", t.TID), zap.Error(err))
 		return
 	}
-	defer func() {
-		if code, _ := resp.GetString(39); tr.mix && code == cards.Approved {
-			tr.followUp(ctx, lane, t, card, req, resp)
-		}
-	}()
-	if tr.receipts {
-		code, _ := resp.GetString(39)
-		auth, _ := resp.GetString(38)
-		rrn, _ := resp.GetString(37)
-		currency, _ := req.GetString(49)
-		entry, _ := req.GetString(22)
-		if auth == "" {
-			auth = "------"
-		}
-		cvm := "    "
-		if withPIN {
-			cvm = "+PIN"
-		}
-		tr.write(fmt.Sprintf("%s %-9s %s %-6s%s PURCHASE %s %9s  %s  %s %-26s AUTH %s RRN %s %6.1fms\n",
-			time.Now().Format("15:04:05"), lane.name, t.TID, entryName(entry), cvm, cards.CurrencyAlpha(currency),
-			terminalsim.FormatAmount(amount, cards.CurrencyExponent(currency)), card.Masked(), code,
-			strings.ToUpper(cards.ResponseText(code)), auth, rrn, float64(took.Microseconds())/1000))
+	if code, _ := resp.GetString(39); tr.mix && code == cards.Approved {
+		tr.followUp(ctx, lane, t, card, req, resp)
 	}
-}
-
-// entryName names a field 22 entry mode for a receipt.
-func entryName(field22 string) string {
-	switch {
-	case strings.HasPrefix(field22, "90"):
-		return "swipe"
-	case strings.HasPrefix(field22, "05"):
-		return "chip"
-	case strings.HasPrefix(field22, "07"):
-		return "tap"
-	default:
-		return field22
-	}
+	// Plain purchases print their receipt; their signatures are not uploaded (--purchases-only
+	// sends purchases and nothing else).
+	tr.slip(ctx, c, lane, t, "", req, resp, took, false)
 }
 
 // summary is a copy of what the traffic measured.

@@ -39,44 +39,51 @@ func (tr *demoTraffic) flow(kind, code string) {
 	tr.flows[kind][code]++
 }
 
-// exchange sends one follow-up message, records its outcome and prints its receipt line.
+// exchange sends one follow-up message, records its outcome and prints its receipt line; an
+// approved pre-authorisation, completion or bill payment without a PIN gets its e-signature.
 func (tr *demoTraffic) exchange(ctx context.Context, lane *demoLane, t terminalsim.Terminal, kind string, card cards.Card,
 	req *iso8583.Message) (*iso8583.Message, string) {
-	c, err := lane.conn(ctx)
-	if err != nil {
+	c, resp, took, err := tr.sendOn(ctx, lane, t, req)
+	switch {
+	case c == nil:
 		tr.flow(kind, "error")
 		return nil, ""
-	}
-	start := time.Now()
-	resp, err := c.Send(ctx, req)
-	took := time.Since(start)
-	if err != nil {
+	case err != nil:
 		tr.flow(kind, "no answer")
 		return nil, ""
 	}
 	code, _ := resp.GetString(39)
 	tr.flow(kind, code)
-	if tr.receipts {
-		auth, _ := resp.GetString(38)
-		rrn, _ := resp.GetString(37)
-		currency, _ := req.GetString(49)
-		amount, _ := req.GetString(4)
-		var minor int64
-		fmt.Sscanf(strings.TrimLeft(amount, "0")+"0", "%d", &minor)
-		minor /= 10
-		if auth == "" {
-			auth = "------"
-		}
-		extra := ""
-		if f54, _ := resp.GetString(54); f54 != "" {
-			extra = " BAL " + f54
-		}
-		tr.write(fmt.Sprintf("%s %-9s %s %-10s %s %s %9s  %s  %s %-26s AUTH %s RRN %s %6.1fms%s\n",
-			time.Now().Format("15:04:05"), lane.name, t.TID, "", fmt.Sprintf("%-8s", strings.ToUpper(kind)), cards.CurrencyAlpha(currency),
-			terminalsim.FormatAmount(minor, cards.CurrencyExponent(currency)), card.Masked(), code,
-			strings.ToUpper(cards.ResponseText(code)), auth, rrn, float64(took.Microseconds())/1000, extra))
-	}
+	tr.slip(ctx, c, lane, t, kind, req, resp, took, kind != "resend")
 	return resp, code
+}
+
+// resend sends an approved request again as it was (a retransmission): the switch answers from
+// memory with the same authorization code.
+func (tr *demoTraffic) resend(ctx context.Context, lane *demoLane, t terminalsim.Terminal, card cards.Card, req, resp *iso8583.Message) {
+	again, code := tr.exchange(ctx, lane, t, "resend", card, req)
+	if again != nil {
+		a1, _ := resp.GetString(38)
+		a2, _ := again.GetString(38)
+		if code != "00" || a1 != a2 {
+			tr.flow("resend", "differing answer")
+		}
+	}
+}
+
+// signOn signs on the lane's master-key terminals over a new connection c and makes c MAC their
+// requests with the working keys the switch sent.
+func (tr *demoTraffic) signOn(ctx context.Context, c *terminalsim.Client, terms []terminalsim.Terminal) error {
+	for _, t := range terms {
+		if t.Keys == nil {
+			continue
+		}
+		if err := t.Keys.SignOn(ctx, c, t, tr.nextSTAN(t.TID)); err != nil {
+			return fmt.Errorf("terminal %s: %w", t.TID, err)
+		}
+		c.UseKeys(t.TID, t.Keys)
+	}
+	return nil
 }
 
 // followUp may act again on an approved purchase: resend it, reverse it, void it or refund part of it.
@@ -85,14 +92,7 @@ func (tr *demoTraffic) followUp(ctx context.Context, lane *demoLane, t terminals
 	r := rand.Float64()
 	switch {
 	case r < demoRetransmitShare:
-		again, code := tr.exchange(ctx, lane, t, "resend", card, req)
-		if again != nil {
-			a1, _ := resp.GetString(38)
-			a2, _ := again.GetString(38)
-			if code != "00" || a1 != a2 {
-				tr.flow("resend", "differing answer")
-			}
-		}
+		tr.resend(ctx, lane, t, card, req, resp)
 	case r < demoRetransmitShare+demoReversalShare:
 		tr.exchange(ctx, lane, t, "reversal", card, terminalsim.NewReversal(req, false))
 	case r < demoRetransmitShare+demoReversalShare+demoVoidShare:

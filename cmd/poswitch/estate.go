@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"github.com/poswitch/poswitch/simulator/issuersim"
 	"github.com/poswitch/poswitch/simulator/keyceremony"
 	"github.com/poswitch/poswitch/simulator/terminalsim"
+	"github.com/poswitch/poswitch/simulator/walletsim"
 	"github.com/poswitch/poswitch/switch/config"
 	"github.com/poswitch/poswitch/switch/node"
 )
@@ -66,6 +69,18 @@ type estateSpec struct {
 	// PINPads gives every terminal a PIN pad (needs LMKFile): keyceremony delivers TPKs and DUKPT BDKs
 	// (TDES and AES, in turn) to them and ZPKs to the issuers, whose own HSMs verify the PINs.
 	PINPads bool
+	// Currencies the merchants accept (ISO 4217 numeric); nil: 156 and 840.
+	Currencies []string
+	// Channels turns on the ways of paying beyond a plain card read (needs PINPads): issuer-sims check
+	// chip cryptograms and answer ARPCs, wallet-sims play Alipay, WeChat Pay and UnionPay QR behind
+	// issuers marked wallet, merchant-presented QR orders and the Huabei biller are configured, and some
+	// terminals hold a master key (key download at sign-on, MAC). Only the demo sets it: the bench keeps
+	// its plain estate so that its figures stay comparable between runs.
+	Channels bool
+	// WalletPorts: wallet issuer ID → port; 0 or absent: a free port. NotifyPort is where the switch
+	// hears of order payments; 0: a free port.
+	WalletPorts map[string]int
+	NotifyPort  int
 }
 
 // estate is a running switch with its issuer simulators.
@@ -73,6 +88,8 @@ type estate struct {
 	cfg        *config.Config
 	log        *zap.Logger
 	issuers    map[string]*issuersim.Server
+	wallets    map[string]*walletsim.Server // by issuer ID (Channels)
+	notifyAddr string                       // channels.orders.notify_address (Channels)
 	stack      *node.Stack
 	closeParts func()
 	pinWired   bool // the node was given a PIN translator (HSM)
@@ -91,22 +108,32 @@ func (e *estate) pads() map[string]terminalsim.PINPad {
 // padKinds cycles the terminals through the three kinds of PIN pad.
 var padKinds = []string{keyceremony.TPK, keyceremony.DUKPTTDES, keyceremony.DUKPTAES}
 
-// runKeyCeremony loads the switch's LMK into an HSM and establishes the estate's keys with it.
-func runKeyCeremony(ctx context.Context, spec estateSpec) (*keyceremony.Estate, error) {
+// channelPadKinds adds the master-key terminals to the cycle when Channels is on: every fourth and
+// fifth terminal downloads its working keys at sign-on and MACs with X9.19 or AES-CMAC.
+var channelPadKinds = []string{keyceremony.TPK, keyceremony.DUKPTTDES, keyceremony.DUKPTAES, keyceremony.TMKX919, keyceremony.TMKAESCMAC}
+
+// runKeyCeremony loads the switch's LMK into an HSM and establishes the estate's keys with it. It
+// returns that HSM too: key blocks it makes are under the LMK the switch runs with.
+func runKeyCeremony(ctx context.Context, spec estateSpec) (*keyceremony.Estate, *hsm.HSM, error) {
 	lmk, err := hsm.LoadLMK(spec.LMKFile, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h, err := hsm.New(lmk)
 	clear(lmk)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	kinds := map[string]string{}
-	for i, t := range spec.Terminals {
-		kinds[t.TID] = padKinds[i%len(padKinds)]
+	cycle := padKinds
+	if spec.Channels {
+		cycle = channelPadKinds
 	}
-	return keyceremony.Run(ctx, h, estateIssuers, kinds)
+	for i, t := range spec.Terminals {
+		kinds[t.TID] = cycle[i%len(cycle)]
+	}
+	keys, err := keyceremony.Run(ctx, h, estateIssuers, kinds)
+	return keys, h, err
 }
 
 // startEstate starts the issuer simulators, writes the switch configuration to spec.ConfigPath,
@@ -116,15 +143,25 @@ func startEstate(ctx context.Context, spec estateSpec) (_ *estate, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &estate{log: log, issuers: map[string]*issuersim.Server{}, closeParts: func() {}}
+	e := &estate{log: log, issuers: map[string]*issuersim.Server{}, wallets: map[string]*walletsim.Server{}, closeParts: func() {}}
 	defer func() {
 		if err != nil {
 			e.Close()
 		}
 	}()
+	if spec.Channels && (!spec.PINPads || spec.LMKFile == "") {
+		return nil, errors.New("estate: channels need PIN pads and an LMK (chip keys, master keys, notify keys)")
+	}
+	var switchHSM *hsm.HSM
 	if spec.PINPads && spec.LMKFile != "" {
-		if e.keys, err = runKeyCeremony(ctx, spec); err != nil {
+		if e.keys, switchHSM, err = runKeyCeremony(ctx, spec); err != nil {
 			return nil, fmt.Errorf("key ceremony: %w", err)
+		}
+	}
+	var notifyKeys map[string]hsm.KeyBlock
+	if spec.Channels {
+		if notifyKeys, err = e.startWallets(ctx, spec, switchHSM); err != nil {
+			return nil, err
 		}
 	}
 	for _, id := range estateIssuers {
@@ -135,6 +172,10 @@ func startEstate(ctx context.Context, spec estateSpec) (_ *estate, err error) {
 		if e.keys != nil {
 			ic.PIN = e.keys.Issuers[id].PIN
 		}
+		if spec.Channels {
+			// Chip and tap requests carry an ARQC the issuer checks and answers with an ARPC.
+			ic.EMV = e.keys.Issuers[id].EMV
+		}
 		srv, err := issuersim.New(ic)
 		if err != nil {
 			return nil, err
@@ -144,7 +185,7 @@ func startEstate(ctx context.Context, spec estateSpec) (_ *estate, err error) {
 		}
 		e.issuers[id] = srv
 	}
-	if err := os.WriteFile(spec.ConfigPath, []byte(estateYAML(spec, e.issuers, e.keys)), 0o644); err != nil {
+	if err := os.WriteFile(spec.ConfigPath, []byte(estateYAML(spec, e, notifyKeys)), 0o644); err != nil {
 		return nil, fmt.Errorf("writing the switch configuration: %w", err)
 	}
 	if e.cfg, err = config.Load(spec.ConfigPath); err != nil {
@@ -186,12 +227,20 @@ func (e *estate) close() {
 			}
 		}
 	}
+	for _, w := range estateWallets {
+		if s := e.wallets[w.id]; s != nil {
+			if err := s.Close(); err != nil {
+				e.log.Warn("closing wallet-sim", zap.String("wallet", w.id), zap.Error(err))
+			}
+		}
+	}
 	_ = e.log.Sync()
 }
 
 // estateYAML is the switch configuration of an estate, written for people to read: it is the working
 // example `make run` points at.
-func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server, keys *keyceremony.Estate) string {
+func estateYAML(spec estateSpec, e *estate, notifyKeys map[string]hsm.KeyBlock) string {
+	issuers, keys := e.issuers, e.keys
 	connsPerEndpoint := spec.IssuerConnsPerEndpoint
 	issuerTimeout := spec.IssuerTimeout
 	if issuerTimeout == 0 {
@@ -203,7 +252,12 @@ func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server, keys *key
 	var b strings.Builder
 	fmt.Fprintf(&b, "# poswitch switch configuration, written by `poswitch %s` at %s.\n", spec.WrittenBy, time.Now().Format(time.RFC3339))
 	b.WriteString("# A complete, working example: `poswitch switch --config <this file>` runs the same node\n")
-	b.WriteString("# (start PostgreSQL and the issuer simulators first). Keys: docs/configuration.md.\n")
+	if spec.Channels {
+		b.WriteString("# (start PostgreSQL, the issuer and wallet simulators first). Keys: docs/configuration.md;\n")
+		b.WriteString("# the ways of paying (channels, wallets, master keys): docs/channels.md.\n")
+	} else {
+		b.WriteString("# (start PostgreSQL and the issuer simulators first). Keys: docs/configuration.md.\n")
+	}
 	b.WriteString("node:\n  acquirer_id: \"10000000001\"   # field 32 on issuer links\n")
 	fmt.Fprintf(&b, "  log_format: %s\n  log_level: %s\n", spec.LogFormat, spec.LogLevel)
 	if spec.Metrics != "" {
@@ -228,7 +282,13 @@ func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server, keys *key
 			fmt.Fprintf(&b, "    zpk: %q   # zone PIN key, a TR-31 block under the LMK\n", string(keys.Issuers[id].SwitchZPK))
 		}
 	}
+	if spec.Channels {
+		walletIssuersYAML(&b, e, notifyKeys, connsPerEndpoint, issuerTimeout)
+	}
 	b.WriteString("routes:   # longest prefix wins; BIN 300000 is deliberately unrouted (answered 15)\n")
+	if spec.Channels {
+		paymentCodeRoutesYAML(&b)
+	}
 	routes := cards.Routes()
 	prefixes := make([]string, 0, len(routes))
 	for p := range routes {
@@ -237,6 +297,10 @@ func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server, keys *key
 	sort.Strings(prefixes)
 	for _, p := range prefixes {
 		fmt.Fprintf(&b, "  - prefix: %q\n    issuer: %s\n", p, routes[p])
+	}
+	currencies := spec.Currencies
+	if len(currencies) == 0 {
+		currencies = []string{"156", "840"}
 	}
 	b.WriteString("merchants:\n")
 	seen := map[string]bool{}
@@ -251,7 +315,7 @@ func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server, keys *key
 		if n == 1 {
 			fee = "\n    fee_bp: 45   # a negotiated rate; the others pay the default 60 bp (0.6%)"
 		}
-		fmt.Fprintf(&b, "  - id: %s\n    name: Test Shop %03d\n    mcc: \"5411\"\n    currencies: [\"156\", \"840\"]%s\n", t.MID, n, fee)
+		fmt.Fprintf(&b, "  - id: %s\n    name: Test Shop %03d\n    mcc: \"5411\"\n    currencies: [%s]%s\n", t.MID, n, quotedList(currencies), fee)
 	}
 	b.WriteString("terminals:\n")
 	for _, t := range spec.Terminals {
@@ -264,9 +328,26 @@ func estateYAML(spec estateSpec, issuers map[string]*issuersim.Server, keys *key
 			fmt.Fprintf(&b, "    tpk: %q   # terminal PIN key\n", string(k.SwitchTPK))
 		case k.SwitchBDK != "":
 			fmt.Fprintf(&b, "    bdk: %q   # %s PIN pad: KSN in field 62\n", string(k.SwitchBDK), k.Kind)
+		case k.SwitchTMK != "":
+			fmt.Fprintf(&b, "    tmk: %q   # terminal master key: working keys come under it at sign-on\n", string(k.SwitchTMK))
+			if k.MAC != "" {
+				fmt.Fprintf(&b, "    mac: %s   # requests and answers carry a MAC (field 64/128)\n", k.MAC)
+			}
 		}
 	}
+	if spec.Channels {
+		channelsYAML(&b, e.notifyAddr)
+	}
 	return b.String()
+}
+
+// quotedList is a YAML flow list of quoted strings.
+func quotedList(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = strconv.Quote(v)
+	}
+	return strings.Join(q, ", ")
 }
 
 // startPostgres starts (or reuses) the private cluster in dir. The caller stops it when
@@ -344,4 +425,109 @@ func absDir(dir string) (string, error) {
 		return "", fmt.Errorf("creating %s: %w", abs, err)
 	}
 	return abs, nil
+}
+
+// estateAcquirerGUID names the switch in its order QR codes (channels.orders.acquirer_guid).
+const estateAcquirerGUID = "cn.poswitch.qr"
+
+// estateWallets are the wallet-sims of a Channels estate: issuer ID, the wallet it plays, and the
+// notify key's algorithm (X9.19 or AES-CMAC, to show both).
+var estateWallets = []struct {
+	id, wallet string
+	notifyAlg  hsm.KeyAlgorithm
+	codes      string // the payment-code route, for the YAML
+}{
+	{"alipay", walletsim.Alipay, hsm.TDES, "Alipay: 18 digits starting 25-30"},
+	{"wechat", walletsim.WeChat, hsm.AES, "WeChat Pay: 18 digits starting 10-15"},
+	{"unionpay-qr", walletsim.UnionPay, hsm.TDES, "UnionPay QR: 19 digits starting 62"},
+}
+
+// estateCustomers are a wallet's default customers with room for a long run: the balance payer and
+// the Huabei payer never run dry, the third keeps its small balance (a deliberate 51).
+func estateCustomers(wallet string) []walletsim.Customer {
+	cs := walletsim.DefaultCustomers(wallet)
+	cs[0].Balance = 1_000_000_000_000
+	cs[1].CreditLimit = 1_000_000_000_000
+	return cs
+}
+
+// startWallets starts one wallet-sim per wallet and shares with each a notify key (under the switch's
+// LMK for issuers[].notify_key, in the wallet's own HSM for the wallet-sim). It picks the address
+// where the switch hears of order payments. It returns the switch's notify keys by issuer ID.
+func (e *estate) startWallets(ctx context.Context, spec estateSpec, switchHSM *hsm.HSM) (map[string]hsm.KeyBlock, error) {
+	e.notifyAddr = fmt.Sprintf("127.0.0.1:%d", spec.NotifyPort)
+	if spec.NotifyPort == 0 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a port for order notifications: %w", err)
+		}
+		e.notifyAddr = ln.Addr().String()
+		ln.Close()
+	}
+	keys := map[string]hsm.KeyBlock{}
+	for _, w := range estateWallets {
+		walletHSM := hsm.NewDevelopment()
+		onSwitch, onWallet, err := keyceremony.WalletNotifyKey(ctx, switchHSM, walletHSM, w.notifyAlg)
+		if err != nil {
+			return nil, fmt.Errorf("wallet %s: %w", w.id, err)
+		}
+		keys[w.id] = onSwitch
+		ws, err := walletsim.New(walletsim.Config{
+			Addr: fmt.Sprintf("127.0.0.1:%d", spec.WalletPorts[w.id]), Wallet: w.wallet, IssuerID: w.id,
+			Customers: estateCustomers(w.wallet), HSM: walletHSM, NotifyKey: onWallet,
+			Acquirers: map[string]string{estateAcquirerGUID: "http://" + e.notifyAddr},
+			Log:       e.log.Named("wallet-sim"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := ws.Start(); err != nil {
+			return nil, err
+		}
+		e.wallets[w.id] = ws
+	}
+	return keys, nil
+}
+
+// walletIssuersYAML writes the wallets' issuer entries.
+func walletIssuersYAML(b *strings.Builder, e *estate, notifyKeys map[string]hsm.KeyBlock, conns int, timeout time.Duration) {
+	b.WriteString("  # Wallets (wallet-sim): scanned payment codes are routed to them, refunds of their payments go\n")
+	b.WriteString("  # back to them, and they report payments of merchant-presented QR orders, MACed under notify_key.\n")
+	for _, w := range estateWallets {
+		alg := "X9.19"
+		if w.notifyAlg == hsm.AES {
+			alg = "AES-CMAC"
+		}
+		fmt.Fprintf(b, "  - id: %s\n    endpoints: [%s]\n    connections_per_endpoint: %d\n    timeout: %v\n    echo_interval: 10s\n    wallet: true\n",
+			w.id, e.wallets[w.id].Addr(), conns, timeout)
+		fmt.Fprintf(b, "    notify_key: %q   # %s, a key block under the LMK\n", string(notifyKeys[w.id]), alg)
+	}
+}
+
+// paymentCodeRoutesYAML writes the routes of wallet payment codes (matched before card BINs: a
+// payment_codes route applies to entry mode 03 only, and its length tells codes from cards).
+func paymentCodeRoutesYAML(b *strings.Builder) {
+	for _, r := range []struct{ match, issuer, note string }{
+		{`range: "25-30"`, "alipay", estateWallets[0].codes},
+		{`range: "10-15"`, "wechat", estateWallets[1].codes},
+		{`prefix: "62"`, "unionpay-qr", estateWallets[2].codes},
+	} {
+		length := 18
+		if r.issuer == "unionpay-qr" {
+			length = 19
+		}
+		fmt.Fprintf(b, "  - %s   # %s (entry mode 03 only)\n    length: %d\n    payment_codes: true\n    issuer: %s\n", r.match, r.note, length, r.issuer)
+	}
+}
+
+// channelsYAML writes the channels section: contactless limits, refunds, orders and billers.
+func channelsYAML(b *strings.Builder, notifyAddr string) {
+	b.WriteString("channels:\n")
+	b.WriteString("  no_cvm_limits:   # a tap up to this amount needs no PIN and no signature; above it: 1A, insert the chip\n")
+	b.WriteString("    \"156\": 100000   # CNY 1,000.00\n    \"840\": 5000     # USD 50.00\n")
+	b.WriteString("  refund_window: 4320h   # 180 days\n")
+	b.WriteString("  orders:   # merchant-presented dynamic QR: the terminal shows it, the customer's wallet pays it\n")
+	fmt.Fprintf(b, "    notify_address: %s   # wallets POST order payments here\n", notifyAddr)
+	fmt.Fprintf(b, "    ttl: 5m\n    acquirer_guid: %s\n", estateAcquirerGUID)
+	b.WriteString("  billers:\n    - id: HUABEI   # Huabei credit repaid by card at a POS, owed to the wallet\n      wallet: alipay\n      fee_bp: 15\n")
 }
