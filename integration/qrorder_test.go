@@ -40,8 +40,8 @@ const (
 
 // startOrderStack runs the estate with merchant-presented orders on: the switch's in-process HSM
 // (a TPK terminal gives it one), a wallet-sim whose notify key the key ceremony shared with the
-// switch, and channels.orders pointing at a free port.
-func startOrderStack(t *testing.T) (*stack, *orderWallet) {
+// switch, and channels.orders pointing at a free port. edits change the configuration further.
+func startOrderStack(t *testing.T, edits ...func(y string) string) (*stack, *orderWallet) {
 	w := &orderWallet{}
 	s := startStack(t, stackOptions{
 		pinPads: map[int]string{1: keyceremony.TPK},
@@ -72,6 +72,9 @@ func startOrderStack(t *testing.T) (*stack, *orderWallet) {
 			wallet := fmt.Sprintf("  - id: %s\n    endpoints: [%s]\n    wallet: true\n    notify_key: %q\n",
 				orderWalletIssuer, w.sim.Addr(), string(w.switchKey))
 			y = strings.Replace(y, "issuers:\n", "issuers:\n"+wallet, 1)
+			for _, edit := range edits {
+				y = edit(y)
+			}
 			return y + fmt.Sprintf("channels:\n  orders:\n    notify_address: %s\n    ttl: %s\n", w.notifyAddr, orderTTL)
 		},
 	})

@@ -32,6 +32,9 @@ type Entry struct {
 	PANMasked        string
 	IssuerSTAN       string // the issuer trace, "" when the switch sent the issuer nothing
 	IssuerTime       string
+	// Payee is the wallet a bill payment to a wallet biller is owed to (its wallet_payable
+	// posting); "" otherwise.
+	Payee string
 	// ConsumedBy is the key of the entry that reversed, voided, completed or expired this one.
 	ConsumedBy string
 	// Refunded is what booked refunds and chargebacks not since reversed took from this sale.
@@ -62,7 +65,10 @@ SELECT e.txn_key, e.kind, e.status, e.reason, e.flags, e.original_key, e.merchan
        COALESCE((SELECT sum(x.amount) FROM journal_entry x
                   WHERE x.original_key = e.txn_key AND x.kind IN ('refund', 'chargeback') AND x.status = 'booked'
                     AND NOT EXISTS (SELECT 1 FROM journal_entry v WHERE v.consumes = x.txn_key)), 0)::bigint,
-       e.cycle_id, EXISTS (SELECT 1 FROM settlement_close s WHERE s.cycle_id = e.cycle_id), e.txn_at, e.booked_at
+       e.cycle_id, EXISTS (SELECT 1 FROM settlement_close s WHERE s.cycle_id = e.cycle_id), e.txn_at, e.booked_at,
+       CASE WHEN e.kind = 'bill_payment' THEN COALESCE((SELECT substr(p.account, length('` + prefixWallet + `') + 1)
+                 FROM posting p WHERE p.entry_id = e.id AND starts_with(p.account, '` + prefixWallet + `') LIMIT 1), '')
+            ELSE '' END
   FROM journal_entry e LEFT JOIN journal_entry c ON c.consumes = e.txn_key
  WHERE e.txn_key = $1`
 
@@ -74,7 +80,7 @@ func EntryOf(ctx context.Context, q Querier, txnKey string) (Entry, bool, error)
 	var flags int16
 	err := q.QueryRow(ctx, entrySQL, txnKey).Scan(&e.Key, &kind, &e.Status, &e.Reason, &flags, &e.OriginalKey, &e.Merchant,
 		&e.Terminal, &e.Issuer, &e.Currency, &e.Amount, &e.Fee, &e.STAN, &e.RRN, &e.AuthCode, &e.PANMasked, &e.IssuerSTAN,
-		&e.IssuerTime, &e.ConsumedBy, &e.Refunded, &e.Cycle, &e.CycleClosed, &e.At, &e.BookedAt)
+		&e.IssuerTime, &e.ConsumedBy, &e.Refunded, &e.Cycle, &e.CycleClosed, &e.At, &e.BookedAt, &e.Payee)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Entry{}, false, nil
 	}

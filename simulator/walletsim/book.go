@@ -306,7 +306,7 @@ func (b *book) refund(r *request, void bool) (*entry, bool) {
 	e.orig = o
 	e.rec.Customer, e.rec.Funding, e.rec.Instalments, e.rec.Code = o.rec.Customer, o.rec.Funding, o.rec.Instalments, o.rec.Code
 	switch {
-	case o.rec.Kind != kindPayment || !o.rec.Applied || o.rec.Cancelled:
+	case (o.rec.Kind != kindPayment && o.rec.Kind != kindOrder) || !o.rec.Applied || o.rec.Cancelled:
 		e.rec.Response = rcInvalidTxn
 		return e, false
 	case r.currency != "" && r.currency != o.rec.Currency:
@@ -381,6 +381,12 @@ func (b *book) reverse(orig txnKey) (known, restored bool) {
 		}
 	}
 	if !ok {
+		if orig.class == classAdvice {
+			// A reversal overtook the advice it names (the advice's first attempt went unanswered):
+			// remember the repayment as cancelled, so the advice, when it comes, moves nothing.
+			e := &entry{rec: Record{Kind: kindRepayment, Response: rcApproved, Cancelled: true, Copies: 0}, keys: []txnKey{orig}}
+			b.remember(e)
+		}
 		return false, false
 	}
 	return true, b.cancel(o)
@@ -427,13 +433,23 @@ func (b *book) reserve(customer, funding, currency, walletTxnID string, amount i
 }
 
 // settle records how the acquirer answered an order payment: captured keeps the money taken,
-// otherwise it goes back.
-func (b *book) settle(e *entry, captured bool, code, authCode string) {
+// otherwise it goes back. A captured payment is also remembered under the issuer trace the acquirer
+// gave it (trace.stan set), as if an 0200 with that identity had come over the link, so a refund,
+// void or reversal naming it in field 90 finds it.
+func (b *book) settle(e *entry, captured bool, code, authCode string, trace txnKey) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e.rec.Response, e.rec.AuthCode = code, authCode
 	if !captured {
 		b.cancel(e)
+		return
+	}
+	if trace.stan != "" {
+		trace.class = classLink
+		e.keys = append(e.keys, trace)
+		if _, taken := b.byKey[trace]; !taken {
+			b.byKey[trace] = e
+		}
 	}
 }
 

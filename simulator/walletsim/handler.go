@@ -111,6 +111,11 @@ func (s *Server) respond(req *iso8583.Message, mti string) (*iso8583.Message, er
 		if !ok {
 			key = linkKey(req)
 		}
+		if orig, _ := req.GetString(90); ok && orig[2] == '2' {
+			// Field 90 names an advice (0220: a repayment told to the wallet), remembered by what
+			// the advice's own field 90 named: the same trace.
+			key.class = classAdvice
+		}
 		s.book.reverse(key)
 		return answer(req, mti, rcApproved, nil)
 	case "20", "22", "10", "12":

@@ -35,6 +35,9 @@ type Payment struct {
 	AuthCode    string
 	RRN         string
 	Captured    bool // the money was taken: the acquirer answered 200
+	// The issuer trace the acquirer gave the payment (with 200): field 32, 11 and 7 of the 0200 a
+	// refund, void or reversal names in field 90 at the order's terminal (TerminalID).
+	AcquirerID, STAN, TransmissionTime, TerminalID string
 }
 
 // notification is the body of an order payment notification (docs/channels.md).
@@ -53,6 +56,10 @@ type notifyAnswer struct {
 	Result   string `json:"result"`
 	AuthCode string `json:"auth_code"`
 	RRN      string `json:"rrn"`
+	// The payment's issuer trace (fields 32, 11, 7 of the 0200 it stands for).
+	AcquirerID       string `json:"acquirer_id"`
+	STAN             string `json:"stan"`
+	TransmissionTime string `json:"transmission_time"`
 }
 
 // maxAnswerBytes bounds what the wallet reads of an acquirer's answer.
@@ -93,7 +100,7 @@ func (s *Server) PayOrder(ctx context.Context, payload, customer, funding string
 		return Payment{}, err
 	}
 	pay := Payment{OrderID: p.OrderID, WalletTxnID: txnID, Wallet: s.cfg.Wallet, Customer: customer,
-		Funding: e.rec.Funding, Instalments: instalments, Amount: amount, Currency: p.Currency}
+		Funding: e.rec.Funding, Instalments: instalments, Amount: amount, Currency: p.Currency, TerminalID: p.TerminalID}
 	body, err := json.Marshal(notification{OrderID: p.OrderID, Wallet: s.cfg.Wallet, WalletTxnID: txnID, Amount: amount,
 		Currency: p.Currency, Funding: pay.Funding, Instalments: instalments, PaidAt: s.now().UTC().Format(time.RFC3339)})
 	if err == nil {
@@ -105,7 +112,15 @@ func (s *Server) PayOrder(ctx context.Context, payload, customer, funding string
 		}
 	}
 	pay.Captured = err == nil && pay.Status == http.StatusOK
-	s.book.settle(e, pay.Captured, fmt.Sprint(pay.Status), pay.AuthCode)
+	var trace txnKey
+	if pay.Captured && validTrace(pay) {
+		trace = txnKey{stan: pay.STAN, transmission: pay.TransmissionTime, acquirer: strings.TrimLeft(pay.AcquirerID, "0"),
+			terminal: strings.TrimSpace(p.TerminalID)}
+	} else if pay.Captured {
+		s.log.Warn("order payment captured without a usable issuer trace: its refunds will not be matched",
+			zap.String("order", p.OrderID), zap.String("stan", pay.STAN), zap.String("transmission_time", pay.TransmissionTime))
+	}
+	s.book.settle(e, pay.Captured, fmt.Sprint(pay.Status), pay.AuthCode, trace)
 	if pay.Captured {
 		s.counters.orders.Add(1)
 		return pay, nil
@@ -145,8 +160,16 @@ func (s *Server) notify(ctx context.Context, url string, body []byte, mac string
 		var a notifyAnswer
 		if err == nil && json.Unmarshal(data, &a) == nil {
 			pay.Result, pay.AuthCode, pay.RRN = a.Result, a.AuthCode, a.RRN
+			pay.AcquirerID, pay.STAN, pay.TransmissionTime = a.AcquirerID, a.STAN, a.TransmissionTime
 		}
 		return nil
 	}
 	return errors.Join(fmt.Errorf("wallet-sim: notifying %s: no answer after %d attempts", url, maxNotifyAttempts), last)
+}
+
+// validTrace tells whether the acquirer's answer carries an issuer trace field 90 can name: a
+// 6-digit STAN, a 10-digit MMDDhhmmss time and an acquirer ID of 1 to 11 digits.
+func validTrace(p Payment) bool {
+	return len(p.STAN) == 6 && digits(p.STAN) && len(p.TransmissionTime) == 10 && digits(p.TransmissionTime) &&
+		len(p.AcquirerID) >= 1 && len(p.AcquirerID) <= 11 && digits(p.AcquirerID)
 }

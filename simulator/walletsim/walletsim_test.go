@@ -406,3 +406,86 @@ func TestPayOrderCapturesOn200AndReleasesOtherwise(t *testing.T) {
 		t.Errorf("stats %+v, notifications %+v", st, seen)
 	}
 }
+
+// A reversal advice (0420) naming a repayment advice (field 90: 0220 and the trace the advice
+// named) puts back what the customer owed, once; one that overtakes its advice makes the advice,
+// when it comes, move nothing.
+func TestRepaymentReversedByItsAdviceTraceOnce(t *testing.T) {
+	s, link, _ := start(t, Config{})
+	orig := link.request("500000", "", 0, nil)
+	adv := link.request("500000", huabeiFn, 100_000, map[int]string{90: original(orig)})
+	if a := link.send("0220", adv); a[39] != "00" {
+		t.Fatalf("advice answered %v", a)
+	}
+	rev := link.request("500000", "", 100_000, map[int]string{90: "0220" + original(orig)[4:]})
+	for _, mti := range []string{"0420", "0421"} {
+		if a := link.send(mti, rev); a[39] != "00" || a[0] != "0430" {
+			t.Fatalf("%s answered %v", mti, a)
+		}
+		if o, _ := s.Owed(huabeiFn); o != 300_000 {
+			t.Errorf("owed %d after the %s, want 300000 (the repayment undone once)", o, mti)
+		}
+	}
+
+	early := link.request("500000", "", 0, nil)
+	if a := link.send("0420", link.request("500000", "", 50_000, map[int]string{90: "0220" + original(early)[4:]})); a[39] != "00" {
+		t.Fatalf("reversal of an advice not yet received answered %v", a)
+	}
+	if a := link.send("0221", link.request("500000", huabeiFn, 50_000, map[int]string{90: original(early)})); a[39] != "00" {
+		t.Fatalf("late advice answered %v", a)
+	}
+	if o, _ := s.Owed(huabeiFn); o != 300_000 {
+		t.Errorf("owed %d after an advice its reversal overtook, want 300000", o)
+	}
+}
+
+// A captured order payment is remembered under the issuer trace the acquirer answered, so a refund
+// naming it in field 90 (as an 0200 of that acquirer at the order's terminal) gives money back.
+func TestOrderPaymentRefundedByItsIssuerTrace(t *testing.T) {
+	ctx := context.Background()
+	walletHSM, acqHSM := hsm.NewDevelopment(), hsm.NewDevelopment()
+	kekW, kekA, err := hsm.EstablishSharedKEK(ctx, walletHSM, acqHSM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyA, _, err := acqHSM.GenerateKey(ctx, hsm.KeySpec{Usage: hsm.UsageMACAlg3, Algorithm: hsm.TDES})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped, _, err := acqHSM.ExportKey(ctx, kekA, keyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyW, _, err := walletHSM.ImportKey(ctx, kekW, wrapped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acq := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"result":"booked","auth_code":"123456","rrn":"000000000042","acquirer_id":"12345678901",` +
+			`"stan":"004711","transmission_time":"1124100000"}`))
+	}))
+	defer acq.Close()
+	s, link, _ := start(t, Config{HSM: walletHSM, NotifyKey: keyW, Acquirers: map[string]string{"cn.poswitch.qr": acq.URL}})
+	payload, err := emvqr.Build(emvqr.Payload{AcquirerGUID: "cn.poswitch.qr", MerchantID: "M00000000000001", TerminalID: "T0000001",
+		OrderID: "ORDER1", MCC: "5812", Currency: "156", Amount: "100.00", Country: "CN", MerchantName: "Tea House", MerchantCity: "Hangzhou"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay, err := s.PayOrder(ctx, payload, payer, FundingBalance, 0)
+	if err != nil || !pay.Captured || pay.STAN != "004711" || pay.TransmissionTime != "1124100000" {
+		t.Fatalf("order payment: %+v, %v", pay, err)
+	}
+	named := "0200" + "004711" + "1124100000" + "12345678901" + strings.Repeat("0", 11)
+	for _, c := range []struct {
+		amount int64
+		code   string
+	}{{4_000, "00"}, {6_001, "13"}, {6_000, "00"}} {
+		if a := link.send("0200", link.request("200000", "", c.amount, map[int]string{90: named})); a[39] != c.code {
+			t.Errorf("refund of %d answered %s, want %s", c.amount, a[39], c.code)
+		}
+	}
+	if b, _ := s.Balance(payer); b != 5_000_000 {
+		t.Errorf("balance %d after refunding the whole order payment, want 5000000", b)
+	}
+}

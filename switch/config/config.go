@@ -127,6 +127,11 @@ type Merchant struct {
 	MCC        string   `yaml:"mcc"`
 	FeeBP      *int     `yaml:"fee_bp"` // basis points; default 60
 	Currencies []string `yaml:"currencies"`
+	// City and Country are where the merchant is, as its merchant-presented QR says them (EMV
+	// QRCPS IDs 60 and 58; merchant.go): City printable ASCII, at most 15 characters, default
+	// BEIJING; Country ISO 3166-1 alpha-2 in upper case, default CN.
+	City    string `yaml:"city"`
+	Country string `yaml:"country"`
 
 	line lines
 }

@@ -118,6 +118,9 @@ func (c *Config) validate() error {
 				return bad(m.line.of("currencies"), fmt.Sprintf("%s.currencies[%d]", key, j), "must be an ISO 4217 numeric code like 156, is %q", cur)
 			}
 		}
+		if err := c.validateMerchantPlace(m, key); err != nil { // merchant.go
+			return err
+		}
 	}
 	terminals := map[string]bool{}
 	for i, t := range c.Terminals {

@@ -154,7 +154,7 @@ func (r ledgerRecords) Record(ctx context.Context, key string) (pipeline.Recorde
 		Issuer: e.Issuer, IssuerSTAN: e.IssuerSTAN, IssuerTime: e.IssuerTime, Merchant: e.Merchant, Currency: e.Currency,
 		Amount: e.Amount, Fee: e.Fee, RRN: e.RRN, AuthCode: e.AuthCode, PANMasked: e.PANMasked,
 		Cancelled: e.ConsumedBy != "", Refundable: e.Refundable(),
-		Cycle: e.Cycle, CycleClosed: e.CycleClosed, At: e.At,
+		Cycle: e.Cycle, CycleClosed: e.CycleClosed, At: e.At, Payee: e.Payee,
 	}, true, nil
 }
 

@@ -38,7 +38,7 @@ func openOrderDesk(cfg *config.Config, pool *pgxpool.Pool, booker pipeline.Booke
 	}
 	merchants := map[string]qrorder.Merchant{}
 	for _, m := range cfg.Merchants {
-		merchants[m.ID] = qrorder.Merchant{ID: m.ID, Name: m.Name, MCC: m.MCC}
+		merchants[m.ID] = qrorder.Merchant{ID: m.ID, Name: m.Name, MCC: m.MCC, City: m.City, Country: m.Country}
 	}
 	desk, err := qrorder.New(pool, booker, mac, qrorder.Config{
 		AcquirerID: cfg.Node.AcquirerID, AcquirerGUID: o.AcquirerGUID, TTL: o.TTL.D(), Merchants: merchants,

@@ -81,3 +81,21 @@ func (s RepaymentAdvice) Run(ctx context.Context, t *txn.Transaction) {
 			zap.String("wallet", wallet), zap.String("biller", t.BillerID), zap.Error(err))
 	}
 }
+
+// repaymentCancellation is the reversal advice the wallet is owed when a repayment (a bill payment
+// to a wallet biller, told to the wallet by RepaymentAdvice) is reversed or voided: an 0420 naming
+// the 0220 the wallet got (field 90: MTI 0220 and the trace that advice named), so the wallet puts
+// back what the customer owed, once. It goes through the durable store-and-forward queue like the
+// card issuer's reversal (Reverse queues both before answering; a repeat queues nothing new), and the
+// queue cancels the advice instead if it was never sent. ok is false for any other original.
+func repaymentCancellation(t *txn.Transaction, r Recorded, origKey, acquirerID string) (Forward, bool) {
+	if r.Kind != txn.TypeBillPayment || r.Payee == "" || r.IssuerSTAN == "" || r.IssuerTime == "" {
+		return Forward{}, false
+	}
+	f := Forward{Kind: ForwardReversal, MTI: "0420", Issuer: r.Payee, Reason: ReasonCustomerCancel, OriginalKey: origKey,
+		OriginalMTI: "0220", OriginalSTAN: r.IssuerSTAN, OriginalTime: r.IssuerTime, AcquirerID: acquirerID,
+		ProcessingCode: processingCodeOf(r.Kind)}
+	f.fromTxn(t)
+	f.Amount, f.Currency, f.RRN, f.AuthCode, f.PANMasked = r.Amount, r.Currency, r.RRN, r.AuthCode, ""
+	return f, true
+}

@@ -80,7 +80,14 @@ func (f *Forward) fromTxn(t *txn.Transaction) {
 }
 
 // linkMTI is the MTI the issuer link sent for a terminal's request.
-func linkMTI(mti string) string { return translate.LinkMTI(mti) }
+// An order payment is booked under its creating 0600's identity but stands, at the wallet, for the
+// 0200 its issuer trace names (switch/qrorder): field 90 at the wallet says 0200.
+func linkMTI(mti string) string {
+	if txn.MTIClass(mti) == "60" {
+		return "0200"
+	}
+	return translate.LinkMTI(mti)
+}
 
 // Recorded is what the ledger holds of one transaction identity.
 type Recorded struct {
@@ -90,6 +97,7 @@ type Recorded struct {
 	Issuer     string
 	IssuerSTAN string // the issuer trace: what the link sent for it ("" when nothing was sent)
 	IssuerTime string
+	Payee      string // a bill payment to a wallet biller: the wallet it is owed to
 	Merchant   string
 	Currency   string
 	Amount     int64 // booked amount

@@ -77,7 +77,13 @@ func (s Reverse) queue(ctx context.Context, t *txn.Transaction, origKey string) 
 	}
 	f.fromTxn(t)
 	f.Amount, f.Currency, f.RRN, f.AuthCode, f.PANMasked = r.Amount, r.Currency, r.RRN, r.AuthCode, r.PANMasked
-	return s.SAF.Enqueue(ctx, f)
+	if err := s.SAF.Enqueue(ctx, f); err != nil {
+		return err
+	}
+	if w, ok := repaymentCancellation(t, r, origKey, s.AcquirerID); ok { // biller.go: the wallet gives the repayment back
+		return s.SAF.Enqueue(ctx, w)
+	}
+	return nil
 }
 
 // processingCodeOf is the processing code an original of a ledger kind was sent with (bill payments

@@ -20,7 +20,7 @@ type VoidWindow struct {
 	Log      *zap.Logger
 }
 
-func (VoidWindow) Name() string { return "void-window" }
+func (VoidWindow) Name() string { return "void_window" }
 
 func (s VoidWindow) Run(ctx context.Context, t *txn.Transaction) {
 	if t.Type != txn.TypeVoid {

@@ -59,10 +59,11 @@ const (
 
 // Merchant is what the QR shows of a merchant.
 type Merchant struct {
-	ID   string
-	Name string // ID 59; a non-ASCII name is replaced by the merchant ID (ID 59 is the common character set)
-	MCC  string // ID 52; default 5999
-	City string // ID 60; default Config.City
+	ID      string
+	Name    string // ID 59; a non-ASCII name is replaced by the merchant ID (ID 59 is the common character set)
+	MCC     string // ID 52; default 5999
+	City    string // ID 60; default Config.City
+	Country string // ID 58, ISO 3166-1 alpha-2; default Config.Country
 }
 
 // MACVerifier is the HSM's MAC check (the in-process *hsm.HSM has it).
@@ -75,7 +76,7 @@ type Config struct {
 	AcquirerID   string // this switch's institution ID (the identity's first part)
 	AcquirerGUID string // EMV QRCPS ID 26 sub 00 (channels.orders.acquirer_guid)
 	TTL          time.Duration
-	Country      string // ID 58; default CN
+	Country      string // ID 58 when a merchant has none; default CN
 	City         string // ID 60 when a merchant has none; default BEIJING
 	// MaxOpenPerTerminal bounds a terminal's pending or paying orders; default 8.
 	MaxOpenPerTerminal int
@@ -204,7 +205,7 @@ func (d *Desk) CreateOrder(ctx context.Context, t *txn.Transaction) (pipeline.Or
 	}
 	payload, err := emvqr.Build(emvqr.Payload{
 		AcquirerGUID: d.cfg.AcquirerGUID, MerchantID: t.MerchantID, TerminalID: t.TerminalID, OrderID: id,
-		MCC: orDefault(m.MCC, "5999"), Currency: t.Currency, Amount: amount, Country: d.cfg.Country,
+		MCC: orDefault(m.MCC, "5999"), Currency: t.Currency, Amount: amount, Country: orDefault(m.Country, d.cfg.Country),
 		MerchantName: qrText(m.Name, m.ID, 25), MerchantCity: qrText(m.City, d.cfg.City, 15),
 	})
 	if err != nil {

@@ -116,7 +116,12 @@ type answer struct {
 	Result   string `json:"result"`
 	AuthCode string `json:"auth_code,omitempty"`
 	RRN      string `json:"rrn,omitempty"`
-	Error    string `json:"error,omitempty"`
+	// The payment's issuer trace (200 only): the wallet records the payment under it, as if it had
+	// received an 0200 with field 32, 11 and 7 so from this acquirer at the order's terminal.
+	AcquirerID       string `json:"acquirer_id,omitempty"`
+	STAN             string `json:"stan,omitempty"`
+	TransmissionTime string `json:"transmission_time,omitempty"`
+	Error            string `json:"error,omitempty"`
 }
 
 func (d *Desk) handlePayment(w http.ResponseWriter, r *http.Request) {
@@ -136,6 +141,9 @@ func (d *Desk) handlePayment(w http.ResponseWriter, r *http.Request) {
 	log("order payment notification", zap.String("order", r.PathValue("id")), zap.String("wallet", r.Header.Get(HeaderWallet)),
 		zap.Int("status", out.Status), zap.String("result", out.Result), zap.String("reason", out.Reason))
 	a := answer{Result: out.Result, AuthCode: out.AuthCode, RRN: out.RRN}
+	if out.Status == http.StatusOK {
+		a.AcquirerID, a.STAN, a.TransmissionTime = out.Trace.AcquirerID, out.Trace.STAN, out.Trace.TransmissionTime
+	}
 	if out.Status != http.StatusOK && out.Status != http.StatusConflict {
 		a.Error = out.Reason
 	}

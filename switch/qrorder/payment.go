@@ -46,7 +46,32 @@ type Outcome struct {
 	Result   string
 	AuthCode string
 	RRN      string
-	Reason   string // for logs and the answer's "error"
+	// Trace is the payment's issuer trace (set with a 200): how the wallet names it in field 90 when
+	// the switch later sends it a refund, void or reversal of it.
+	Trace  Trace
+	Reason string // for logs and the answer's "error"
+}
+
+// Trace is an order payment's issuer trace: the identity an 0200 from this acquirer would have had
+// at the wallet had the switch sent one (field 32 AcquirerID, 11 STAN, 7 TransmissionTime, at the
+// order's terminal, field 41). The switch books the payment with it (Booking.IssuerSTAN/IssuerTime),
+// so a refund's or reversal's field 90 names it as the wallet recorded it.
+type Trace struct {
+	AcquirerID       string // field 32
+	STAN             string // field 11, 6 digits
+	TransmissionTime string // field 7, MMDDhhmmss UTC
+}
+
+// traceOf is the issuer trace of an order claimed at claimedAt, derived from the stored claim so
+// the booking, every repeat notification and a repair all see the same one without another column:
+// field 7 is the claim's second in UTC (as a link stamps it when it sends) and the STAN its
+// microsecond (1..999999). Two payments share a trace only if they were claimed in the same second
+// and microsecond at the same terminal; a released claim (no 200) leaves nothing at the wallet, and
+// the next claim gets a new trace.
+func traceOf(acquirer string, claimedAt time.Time) Trace {
+	at := claimedAt.UTC()
+	return Trace{AcquirerID: acquirer, STAN: fmt.Sprintf("%06d", at.Nanosecond()/1000%999_999+1),
+		TransmissionTime: at.Format("0102150405")}
 }
 
 // maxClaimAttempts bounds the claim loop: a claim misses only when another request moved the
@@ -114,12 +139,14 @@ func Purchase(o Order) *txn.Transaction {
 	if o.ClaimedAt != nil {
 		at = *o.ClaimedAt
 	}
+	trace := traceOf(o.Acquirer, at)
 	return &txn.Transaction{
 		MTI: orderMTI, Type: txn.TypePurchase, ProcessingCode: "000000", AcquirerID: o.Acquirer,
 		TerminalID: o.Terminal, MerchantID: o.Merchant, STAN: o.STAN, TransmissionTime: o.Transmission,
 		RRN: o.RRN, AuthCode: o.AuthCode, EntryMode: entryMode, Amount: o.Amount, Currency: o.Currency,
 		IssuerID: o.WalletIssuer, Received: at, Response: txn.RCApproved, OrderID: o.ID,
 		Wallet: o.Wallet, FundingSource: o.Funding, Instalments: o.Instalments,
+		IssuerSTAN: trace.STAN, IssuerTime: trace.TransmissionTime,
 	}
 }
 
@@ -154,7 +181,8 @@ func (d *Desk) book(ctx context.Context, o Order, repeat bool) Outcome {
 	if res.Duplicate || (repeat && o.Status == pipeline.OrderPaid) {
 		result = ResultDuplicate
 	}
-	return Outcome{Status: http.StatusOK, Result: result, AuthCode: o.AuthCode, RRN: o.RRN}
+	return Outcome{Status: http.StatusOK, Result: result, AuthCode: o.AuthCode, RRN: o.RRN,
+		Trace: Trace{AcquirerID: o.Acquirer, STAN: t.IssuerSTAN, TransmissionTime: t.IssuerTime}}
 }
 
 func nullTime(t time.Time) *time.Time {
