@@ -139,7 +139,7 @@ func printFlows(out interface{ Write([]byte) (int, error) }, flows map[string]ma
 			codes = append(codes, fmt.Sprintf("%s ×%d", c, n))
 		}
 		sort.Strings(codes)
-		fmt.Fprintf(out, "    %-13s %s\n", k, strings.Join(codes, ", "))
+		fmt.Fprintf(out, "    %-16s %s\n", k, strings.Join(codes, ", "))
 	}
 }
 

@@ -50,6 +50,7 @@ const (
 	demoOrderPollInterval = 200 * time.Millisecond
 	demoOrderPollDeadline = 20 * time.Second
 	demoOrderCancelEvery  = 6 // every sixth order is cancelled by the cashier instead of paid
+	demoOrderRefundEvery  = 4 // every fourth order paid is then partly refunded to the wallet
 )
 
 // Shares of approved QR payments the demo follows up (a QR payment is never voided here: its refund
@@ -310,7 +311,16 @@ func (tr *demoTraffic) qrOrder(ctx context.Context, lane *demoLane, t terminalsi
 	}
 	start := time.Now()
 	tr.countMAC(t, "0600", 1)
-	o, created, err := terminalsim.CreateOrder(ctx, c, t, amount, cards.CNY, tr.nextSTAN(t.TID))
+	// The create request is kept: a refund of the order's payment names it in field 90.
+	createReq := terminalsim.NewOrderCreate(t, amount, cards.CNY, tr.nextSTAN(t.TID))
+	created, err := c.Send(ctx, createReq)
+	var o terminalsim.Order
+	if err == nil {
+		o = terminalsim.Order{ID: fieldText(created, 48), Payload: fieldText(created, 62), Terminal: t, Amount: amount, Currency: cards.CNY}
+		if rc := fieldText(created, 39); rc != cards.Approved || o.ID == "" || o.Payload == "" {
+			err = fmt.Errorf("order request answered %s", rc)
+		}
+	}
 	if err != nil {
 		if created != nil {
 			tr.countAnswer(lane, wayOrder, cards.Approved, created, nil, time.Since(start), true)
@@ -356,6 +366,17 @@ func (tr *demoTraffic) qrOrder(ctx context.Context, lane *demoLane, t terminalsi
 	}
 	tr.countAnswer(lane, wayOrder, expected, res.Response, nil, time.Since(start), true)
 	tr.slip(ctx, c, lane, t, ws.Wallet(), res.Request, res.Response, time.Since(start), true)
+	if res.Status == terminalsim.OrderPaid && n%demoOrderRefundEvery == 0 {
+		// The customer brings part of it back: the refund goes to the wallet that paid, by the
+		// issuer trace the switch gave the payment.
+		tr.exchange(ctx, lane, t, "QR order refund", cards.Card{}, terminalsim.NewQRRefund(createReq, max(amount/2, 1), tr.nextSTAN(t.TID)))
+	}
+}
+
+// fieldText is a field of m as text, "" when absent.
+func fieldText(m *iso8583.Message, id int) string {
+	v, _ := m.GetString(id)
+	return v
 }
 
 // repayment: a customer repays the Huabei credit line of an Alipay account by card at the POS.
