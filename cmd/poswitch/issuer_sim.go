@@ -2,13 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/signal"
-	"sort"
-	"syscall"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
 	"github.com/poswitch/poswitch/simulator/issuersim"
 )
@@ -17,8 +12,8 @@ func init() { register(newIssuerSimCmd) }
 
 func newIssuerSimCmd() *cobra.Command {
 	var (
-		cfg                 issuersim.Config
-		logFormat, logLevel string
+		cfg     issuersim.Config
+		logOpts simLog
 	)
 	cmd := &cobra.Command{
 		Use:   "issuer-sim",
@@ -27,7 +22,7 @@ func newIssuerSimCmd() *cobra.Command {
 			"dialect for the cards of docs/test-cards.md. It runs until interrupted, then prints what it saw.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logFormat, logLevel)
+			log, err := logOpts.logger()
 			if err != nil {
 				return err
 			}
@@ -40,12 +35,7 @@ func newIssuerSimCmd() *cobra.Command {
 			if err := srv.Start(); err != nil {
 				return err
 			}
-			stop := make(chan os.Signal, 1)
-			signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
-			<-stop
-			if err := srv.Close(); err != nil {
-				log.Warn("issuer-sim closing", zap.Error(err))
-			}
+			serveUntilInterrupted("issuer-sim", srv, log)
 			st := srv.Stats()
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "issuer-sim %s: %d connections, %d sign-ons, %d echoes, %d sign-offs, %d reversals (%d restored money, %d of unknown originals), %d advices, %d duplicates, %d unanswered, %d bad messages\n",
@@ -55,16 +45,7 @@ func newIssuerSimCmd() *cobra.Command {
 				fmt.Fprintf(out, "  faults: %d answers dropped, %d delayed, %d connections closed, %d sign-ons refused\n",
 					st.Dropped, st.Delayed, st.Closed, st.SignOnsRefused)
 			}
-			for _, m := range []map[string]int64{st.Requests, st.Responses} {
-				keys := make([]string, 0, len(m))
-				for k := range m {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
-				for _, k := range keys {
-					fmt.Fprintf(out, "  %s %d\n", k, m[k])
-				}
-			}
+			printCounts(out, st.Requests, st.Responses)
 			return nil
 		},
 	}
@@ -82,7 +63,6 @@ func newIssuerSimCmd() *cobra.Command {
 	f.Float64Var(&cfg.Faults.CloseShare, "close-share", 0, "share of financial requests answered by closing the connection, 0 to 1")
 	f.BoolVar(&cfg.Faults.RefuseSignOn, "refuse-sign-on", false, "answer sign-on (0800, 70=001) with 91 so links never come up")
 	f.Uint64Var(&cfg.Faults.Seed, "seed", 0, "seed choosing which requests are faulted")
-	f.StringVar(&logFormat, "log-format", "json", "log format: json or console")
-	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	logOpts.addFlags(cmd, "info", "log format: json or console")
 	return cmd
 }

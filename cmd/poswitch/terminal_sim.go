@@ -17,10 +17,10 @@ func init() { register(newTerminalSimCmd) }
 
 func newTerminalSimCmd() *cobra.Command {
 	var (
-		cfg                 terminalsim.Config
-		cardSet             string
-		terminals           int
-		logFormat, logLevel string
+		cfg       terminalsim.Config
+		cardSet   string
+		terminals int
+		logOpts   simLog
 	)
 	cmd := &cobra.Command{
 		Use:   "terminal-sim",
@@ -30,7 +30,7 @@ func newTerminalSimCmd() *cobra.Command {
 			"it shows a live progress line; --verbose prints a receipt per transaction. PANs are masked 6+4.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logFormat, logLevel)
+			log, err := logOpts.logger()
 			if err != nil {
 				return err
 			}
@@ -68,8 +68,7 @@ func newTerminalSimCmd() *cobra.Command {
 	f.DurationVar(&cfg.Timeout, "timeout", 0, "per-purchase timeout (0: 30s)")
 	f.StringVar(&cardSet, "cards", "issuer", "cards to use: issuer, load, all, bank-a, bank-b, a response code, or PANs")
 	f.IntVar(&terminals, "terminals", 0, "terminals TERM0001… to use (0: one per connection)")
-	f.StringVar(&logFormat, "log-format", "json", "log format (to stderr): json or console")
-	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	logOpts.addFlags(cmd, "warn", "log format (to stderr): json or console")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed for card and amount choice")
 	cmd.AddCommand(newTerminalSimOrderCmd())
 	return cmd

@@ -2,14 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/signal"
-	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
 	"github.com/poswitch/poswitch/simulator/walletsim"
 )
@@ -18,10 +13,10 @@ func init() { register(newWalletSimCmd) }
 
 func newWalletSimCmd() *cobra.Command {
 	var (
-		cfg                 walletsim.Config
-		codes               int
-		customer            string
-		logFormat, logLevel string
+		cfg      walletsim.Config
+		codes    int
+		customer string
+		logOpts  simLog
 	)
 	cmd := &cobra.Command{
 		Use:   "wallet-sim",
@@ -33,7 +28,7 @@ func newWalletSimCmd() *cobra.Command {
 			"(valid for --code-ttl). It runs until interrupted, then prints what it saw. See docs/simulators.md.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logFormat, logLevel)
+			log, err := logOpts.logger()
 			if err != nil {
 				return err
 			}
@@ -59,25 +54,11 @@ func newWalletSimCmd() *cobra.Command {
 				}
 				fmt.Fprintf(out, "payment code %s (customer %s)\n", code, customer)
 			}
-			stop := make(chan os.Signal, 1)
-			signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
-			<-stop
-			if err := srv.Close(); err != nil {
-				log.Warn("wallet-sim closing", zap.Error(err))
-			}
+			serveUntilInterrupted("wallet-sim", srv, log)
 			st := srv.Stats()
 			fmt.Fprintf(out, "wallet-sim %s %s: %d connections, %d payments, %d refunds, %d reversals, %d repayments, %d duplicates, %d bad messages\n",
 				cfg.Wallet, srv.Addr(), st.Connections, st.Payments, st.Refunds, st.Reversals, st.Repayments, st.Duplicates, st.BadMessages)
-			for _, m := range []map[string]int64{st.Requests, st.Responses} {
-				keys := make([]string, 0, len(m))
-				for k := range m {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
-				for _, k := range keys {
-					fmt.Fprintf(out, "  %s %d\n", k, m[k])
-				}
-			}
+			printCounts(out, st.Requests, st.Responses)
 			return nil
 		},
 	}
@@ -90,7 +71,6 @@ func newWalletSimCmd() *cobra.Command {
 	f.IntVar(&cfg.MaxRecords, "max-records", 100_000, "requests and advices remembered (repeats, reversals, refunds); the oldest are forgotten")
 	f.IntVar(&codes, "codes", 0, "print this many fresh payment codes at start")
 	f.StringVar(&customer, "customer", "", "customer of the printed codes; empty: the wallet's first default customer")
-	f.StringVar(&logFormat, "log-format", "json", "log format: json or console")
-	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	logOpts.addFlags(cmd, "info", "log format: json or console")
 	return cmd
 }

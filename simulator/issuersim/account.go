@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/poswitch/poswitch/simulator/cards"
+	"github.com/poswitch/poswitch/simulator/recall"
 )
 
 // account is one cardholder account of the simulated issuer; its fields are guarded by ledger.mu.
@@ -75,17 +76,16 @@ func (e *entry) outcome(dup bool) outcome {
 type ledger struct {
 	accounts map[string]*account
 
-	mu      sync.Mutex
-	byKey   map[txnKey]*entry
-	ring    []*entry // remembered entries in arrival order, for eviction and Records
-	next    int      // oldest entry once ring is full
-	max     int
+	mu sync.Mutex
+	// memory holds the remembered requests and advices, for duplicates, reversals and Records.
+	memory  *recall.Memory[txnKey, *entry]
 	authSeq int    // source of approval codes (field 38)
 	rrnSeq  uint64 // source of retrieval reference numbers (field 37) for requests without one
 }
 
 func newLedger(cs []cards.Card, issuer string, maxRecords int) *ledger {
-	l := &ledger{accounts: make(map[string]*account), byKey: make(map[txnKey]*entry), max: maxRecords}
+	l := &ledger{accounts: make(map[string]*account),
+		memory: recall.New(maxRecords, func(e *entry) []txnKey { return e.keys })}
 	for _, c := range cs {
 		if c.NotOnFile || (issuer != "" && c.Issuer != issuer) {
 			continue
@@ -95,32 +95,11 @@ func newLedger(cs []cards.Card, issuer string, maxRecords int) *ledger {
 	return l
 }
 
-// remember stores e under its keys, forgetting the oldest entry when the bound is reached.
-func (l *ledger) remember(e *entry) {
-	if len(l.ring) < l.max {
-		l.ring = append(l.ring, e)
-	} else {
-		old := l.ring[l.next]
-		for _, k := range old.keys {
-			if l.byKey[k] == old {
-				delete(l.byKey, k)
-			}
-		}
-		l.ring[l.next] = e
-		l.next = (l.next + 1) % l.max
-	}
-	for _, k := range e.keys {
-		if _, taken := l.byKey[k]; !taken {
-			l.byKey[k] = e
-		}
-	}
-}
-
 // known reports whether a request with this identity was answered before.
 func (l *ledger) known(k txnKey) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, ok := l.byKey[k]
+	_, ok := l.memory.Get(k)
 	return ok
 }
 
@@ -244,7 +223,7 @@ func takesMoney(typ string) bool {
 func (l *ledger) decide(r *request, pinCode string, now time.Time) (out outcome, noResponse bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if old, ok := l.byKey[r.own]; ok {
+	if old, ok := l.memory.Get(r.own); ok {
 		old.rec.Copies++
 		return old.outcome(true), false
 	}
@@ -289,7 +268,7 @@ func (l *ledger) decide(r *request, pinCode string, now time.Time) (out outcome,
 	} else {
 		e.rec.Response = code
 	}
-	l.remember(e)
+	l.memory.Remember(e)
 	return e.outcome(false), false
 }
 
@@ -306,7 +285,7 @@ func (l *ledger) void(e *entry, r *request) string {
 	if !r.hasOrig {
 		return formatError
 	}
-	o, ok := l.byKey[r.orig]
+	o, ok := l.memory.Get(r.orig)
 	switch {
 	case !ok:
 		return recordNotFound
@@ -328,7 +307,7 @@ func (l *ledger) void(e *entry, r *request) string {
 func (l *ledger) advise(r *request, key txnKey) outcome {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if old, ok := l.byKey[key]; ok {
+	if old, ok := l.memory.Get(key); ok {
 		old.rec.Copies++
 		return old.outcome(true)
 	}
@@ -339,7 +318,7 @@ func (l *ledger) advise(r *request, key txnKey) outcome {
 	switch {
 	case !ok:
 		e.rec.Response = cards.InvalidCardNumber
-		l.remember(e)
+		l.memory.Remember(e)
 		return e.outcome(false)
 	case r.mti[1] == '1':
 		if takesMoney(typ) {
@@ -358,7 +337,7 @@ func (l *ledger) advise(r *request, key txnKey) outcome {
 		}
 	}
 	l.approve(e)
-	l.remember(e)
+	l.memory.Remember(e)
 	return e.outcome(false)
 }
 
@@ -381,7 +360,7 @@ func (l *ledger) named(orig txnKey) (*entry, bool) {
 	for _, class := range []keyClass{orig.class, classFinAdvice, classAuthAdvice} {
 		k := orig
 		k.class = class
-		if o, ok := l.byKey[k]; ok {
+		if o, ok := l.memory.Get(k); ok {
 			return o, true
 		}
 	}

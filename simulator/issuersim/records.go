@@ -43,9 +43,8 @@ func (s *Server) Advices() []Record { return s.ledger.records(true) }
 func (l *ledger) records(advices bool) []Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]Record, 0, len(l.ring))
-	for i := range l.ring {
-		e := l.ring[(l.next+i)%len(l.ring)]
+	out := make([]Record, 0, l.memory.Len())
+	for e := range l.memory.All() {
 		if isAdvice(e.rec.MTI) == advices {
 			out = append(out, e.rec)
 		}

@@ -4,12 +4,9 @@
 package issuersim
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,15 +14,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/poswitch/poswitch/simulator/cards"
-	"github.com/poswitch/poswitch/specs"
+	"github.com/poswitch/poswitch/simulator/linkhost"
 )
 
 // Defaults for the bounds of Config.
 const (
 	defaultMaxConns           = 1024
 	defaultMaxInFlightPerConn = 1024
-	// maxWriteBatchBytes bounds how many bytes of responses the writer coalesces before a flush.
-	maxWriteBatchBytes = 64 << 10
 )
 
 // Config configures a simulated issuer host.
@@ -82,17 +77,13 @@ type Server struct {
 	ledger *ledger
 	now    func() time.Time
 
-	ln     net.Listener
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	host *linkhost.Host
 
 	statsMu   sync.Mutex
 	requests  map[string]int64
 	responses map[string]int64
 	counters  struct {
-		connections, signOns, signOffs, echoes, reversals, reversalsApplied, reversalsOfUnknown, advices,
+		signOns, signOffs, echoes, reversals, reversalsApplied, reversalsOfUnknown, advices,
 		duplicates, unanswered, badMessages, dropped, delayed, closed, signOnsRefused, arqcOK, arqcBad atomic.Int64
 	}
 	faults atomic.Pointer[faultState]
@@ -139,56 +130,36 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: log.With(zap.String("issuer", cfg.IssuerID)), ledger: newLedger(cs, cfg.IssuerID, cfg.MaxRecords),
-		now: now, conns: make(map[*conn]struct{}), requests: make(map[string]int64), responses: make(map[string]int64),
+		now: now, requests: make(map[string]int64), responses: make(map[string]int64),
 	}
 	s.faults.Store(&faultState{faults: cfg.Faults})
+	host, err := linkhost.New(linkhost.Config{Name: "issuer-sim", Addr: cfg.Addr, MaxConns: cfg.MaxConns,
+		MaxInFlightPerConn: cfg.MaxInFlightPerConn, Handler: s.answer, Log: s.log})
+	if err != nil {
+		return nil, err
+	}
+	s.host = host
 	return s, nil
 }
 
 // Start listens on Config.Addr and serves connections until Close.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("issuer-sim listening on %s: %w", s.cfg.Addr, err)
+	if err := s.host.Start(); err != nil {
+		return err
 	}
-	s.ln = ln
-	s.log.Info("issuer-sim listening", zap.String("addr", ln.Addr().String()),
+	s.log.Info("issuer-sim listening", zap.String("addr", s.host.Addr()),
 		zap.Int("accounts", len(s.ledger.accounts)), zap.Duration("latency", s.cfg.Latency),
 		zap.Duration("jitter", s.cfg.Jitter), zap.Float64("drop_share", s.cfg.Faults.DropShare),
 		zap.Float64("delay_share", s.cfg.Faults.DelayShare), zap.Duration("delay", s.cfg.Faults.Delay),
 		zap.Float64("close_share", s.cfg.Faults.CloseShare), zap.Bool("refuse_sign_on", s.cfg.Faults.RefuseSignOn))
-	s.wg.Add(1)
-	go s.accept()
 	return nil
 }
 
 // Addr is the address the server listens on (useful with port 0).
-func (s *Server) Addr() string {
-	if s.ln == nil {
-		return s.cfg.Addr
-	}
-	return s.ln.Addr().String()
-}
+func (s *Server) Addr() string { return s.host.Addr() }
 
 // Close stops listening, closes every connection and waits for their goroutines.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	var err error
-	if s.ln != nil {
-		err = s.ln.Close()
-	}
-	for c := range s.conns {
-		c.close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
-}
+func (s *Server) Close() error { return s.host.Close() }
 
 // Balance returns the ledger balance of a card's account, for tests.
 func (s *Server) Balance(pan string) (int64, bool) {
@@ -206,7 +177,7 @@ func (s *Server) Available(pan string) (int64, bool) {
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
 	st := Stats{
-		Connections: s.counters.connections.Load(), SignOns: s.counters.signOns.Load(),
+		Connections: s.host.Connections(), SignOns: s.counters.signOns.Load(),
 		SignOffs: s.counters.signOffs.Load(), Echoes: s.counters.echoes.Load(),
 		Reversals: s.counters.reversals.Load(), ReversalsApplied: s.counters.reversalsApplied.Load(),
 		ReversalsUnknown: s.counters.reversalsOfUnknown.Load(), Advices: s.counters.advices.Load(),
@@ -215,16 +186,10 @@ func (s *Server) Stats() Stats {
 		Delayed: s.counters.delayed.Load(), Closed: s.counters.closed.Load(),
 		SignOnsRefused: s.counters.signOnsRefused.Load(),
 		ARQCsVerified:  s.counters.arqcOK.Load(), ARQCsFailed: s.counters.arqcBad.Load(),
-		Requests: make(map[string]int64), Responses: make(map[string]int64),
 	}
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	for k, v := range s.requests {
-		st.Requests[k] = v
-	}
-	for k, v := range s.responses {
-		st.Responses[k] = v
-	}
+	st.Requests, st.Responses = maps.Clone(s.requests), maps.Clone(s.responses)
 	return st
 }
 
@@ -240,149 +205,19 @@ func (s *Server) countResponse(code string) {
 	s.statsMu.Unlock()
 }
 
-func (s *Server) accept() {
-	defer s.wg.Done()
-	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				s.log.Error("issuer-sim accept", zap.Error(err))
-			}
-			return
-		}
-		s.mu.Lock()
-		if s.closed || len(s.conns) >= s.cfg.MaxConns {
-			s.mu.Unlock()
-			s.log.Warn("issuer-sim refusing connection", zap.Int("max_conns", s.cfg.MaxConns))
-			_ = nc.Close()
-			continue
-		}
-		c := &conn{
-			srv: s, nc: nc,
-			out:  make(chan []byte, s.cfg.MaxInFlightPerConn),
-			sem:  make(chan struct{}, s.cfg.MaxInFlightPerConn),
-			done: make(chan struct{}),
-		}
-		s.conns[c] = struct{}{}
-		s.counters.connections.Add(1)
-		s.wg.Add(2)
-		s.mu.Unlock()
-		go c.read()
-		go c.write()
+// answer hands one request to handle and turns its reply into what the link host does: nothing, close
+// the connection, or send the answer after the configured latency (plus a fault's delay).
+func (s *Server) answer(body []byte) linkhost.Answer {
+	r := s.handle(body)
+	if r.fate == fateClose {
+		// The request was processed; the connection goes down instead of the answer, taking any
+		// answers still queued on it along.
+		return linkhost.Answer{Close: true}
 	}
-}
-
-// conn is one issuer-link connection: one reader, one writer, responses in completion order.
-type conn struct {
-	srv       *Server
-	nc        net.Conn
-	out       chan []byte   // framed responses waiting for the writer
-	sem       chan struct{} // a slot per request in flight; bounds out so sends never block
-	done      chan struct{}
-	closeOnce sync.Once
-}
-
-func (c *conn) close() {
-	c.closeOnce.Do(func() {
-		close(c.done)
-		_ = c.nc.Close()
-	})
-}
-
-func (c *conn) read() {
-	defer c.srv.wg.Done()
-	defer c.forget()
-	r := bufio.NewReaderSize(c.nc, 16<<10)
-	buf := make([]byte, specs.MaxFrameLength)
-	for {
-		body, err := specs.ReadFrame(r, buf)
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				c.srv.log.Info("issuer-sim closing connection", zap.String("remote", c.nc.RemoteAddr().String()), zap.Error(err))
-			}
-			return
-		}
-		select {
-		case c.sem <- struct{}{}:
-		case <-c.done:
-			return
-		}
-		r := c.srv.handle(body)
-		if r.fate == fateClose {
-			// The request was processed; the connection goes down instead of the answer, taking any
-			// answers still queued on it along.
-			c.srv.log.Info("issuer-sim closing connection by fault injection", zap.String("remote", c.nc.RemoteAddr().String()))
-			<-c.sem
-			return
-		}
-		if r.body == nil {
-			<-c.sem
-			continue
-		}
-		framed, err := specs.AppendFrame(nil, r.body)
-		if err != nil {
-			c.srv.log.Error("issuer-sim framing response", zap.Error(err))
-			<-c.sem
-			continue
-		}
-		if d := c.srv.delay() + r.delay; d > 0 {
-			time.AfterFunc(d, func() { c.send(framed) })
-		} else {
-			c.send(framed)
-		}
+	if r.body == nil {
+		return linkhost.Answer{}
 	}
-}
-
-func (c *conn) forget() {
-	c.close()
-	c.srv.mu.Lock()
-	delete(c.srv.conns, c)
-	c.srv.mu.Unlock()
-}
-
-// send hands a framed response to the writer; the slot taken in read is released once it is written.
-func (c *conn) send(framed []byte) {
-	select {
-	case c.out <- framed:
-	case <-c.done:
-		<-c.sem
-	}
-}
-
-func (c *conn) write() {
-	defer c.srv.wg.Done()
-	w := bufio.NewWriterSize(c.nc, maxWriteBatchBytes)
-	for {
-		select {
-		case <-c.done:
-			return
-		case framed := <-c.out:
-			if err := c.writeBatch(w, framed); err != nil {
-				c.close()
-				return
-			}
-		}
-	}
-}
-
-// writeBatch writes one response and any others already waiting, then flushes once.
-func (c *conn) writeBatch(w *bufio.Writer, framed []byte) error {
-	for {
-		if _, err := w.Write(framed); err != nil {
-			return err
-		}
-		<-c.sem
-		if w.Buffered() >= maxWriteBatchBytes/2 {
-			if err := w.Flush(); err != nil {
-				return err
-			}
-		}
-		select {
-		case framed = <-c.out:
-		default:
-			return w.Flush()
-		}
-	}
+	return linkhost.Answer{Body: r.body, Delay: s.delay() + r.delay}
 }
 
 func (s *Server) delay() time.Duration {

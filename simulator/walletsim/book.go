@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/poswitch/poswitch/simulator/recall"
 )
 
 // keyClass separates the namespaces of remembered identities.
@@ -77,17 +79,14 @@ type book struct {
 	accounts map[string]*account
 	codes    map[string]*code
 	maxCodes int
-	byKey    map[txnKey]*entry
-	ring     []*entry
-	next     int
-	max      int
+	memory   *recall.Memory[txnKey, *entry] // remembered requests and advices
 	authSeq  int
 	rrnSeq   int
 }
 
 func newBook(wallet string, cs []Customer, maxCodes, maxRecords int) (*book, error) {
 	b := &book{wallet: wallet, accounts: map[string]*account{}, codes: map[string]*code{}, maxCodes: maxCodes,
-		byKey: map[txnKey]*entry{}, max: maxRecords}
+		memory: recall.New(maxRecords, func(e *entry) []txnKey { return e.keys })}
 	for _, c := range cs {
 		switch {
 		case c.ID == "" || !digits(c.ID) || len(c.ID) > 19:
@@ -139,26 +138,6 @@ func (b *book) issue(customer string, now time.Time, ttl time.Duration) (string,
 		}
 	}
 	return "", fmt.Errorf("wallet-sim: no free payment code after 8 draws")
-}
-
-func (b *book) remember(e *entry) {
-	if len(b.ring) < b.max {
-		b.ring = append(b.ring, e)
-	} else {
-		old := b.ring[b.next]
-		for _, k := range old.keys {
-			if b.byKey[k] == old {
-				delete(b.byKey, k)
-			}
-		}
-		b.ring[b.next] = e
-		b.next = (b.next + 1) % b.max
-	}
-	for _, k := range e.keys {
-		if _, taken := b.byKey[k]; !taken {
-			b.byKey[k] = e
-		}
-	}
 }
 
 // apply moves money on a customer's account and records it on the entry.
@@ -221,7 +200,7 @@ func (b *book) newEntry(kind string, r *request) *entry {
 
 // seen returns the stored answer of an identity answered before, counting the copy.
 func (b *book) seen(k txnKey) (*entry, bool) {
-	e, ok := b.byKey[k]
+	e, ok := b.memory.Get(k)
 	if ok {
 		e.rec.Copies++
 	}
@@ -238,7 +217,7 @@ func (b *book) pay(r *request, now time.Time) (*entry, bool) {
 	e := b.newEntry(kindPayment, r)
 	e.keys = []txnKey{r.own}
 	e.rec.Code = maskCode(r.pan)
-	defer b.remember(e)
+	defer b.memory.Remember(e)
 	c, ok := b.codes[r.pan]
 	switch {
 	case !ok || c.used:
@@ -293,12 +272,12 @@ func (b *book) refund(r *request, void bool) (*entry, bool) {
 	}
 	e := b.newEntry(kind, r)
 	e.keys = []txnKey{r.own}
-	defer b.remember(e)
+	defer b.memory.Remember(e)
 	if !r.hasOrig {
 		e.rec.Response = rcFormatError
 		return e, false
 	}
-	o, ok := b.byKey[r.orig]
+	o, ok := b.memory.Get(r.orig)
 	if !ok {
 		e.rec.Response = rcNoRecord
 		return e, false
@@ -346,7 +325,7 @@ func (b *book) repay(r *request, key txnKey) (*entry, bool) {
 	}
 	e := b.newEntry(kindRepayment, r)
 	e.keys = []txnKey{key, r.own}
-	defer b.remember(e)
+	defer b.memory.Remember(e)
 	a := b.accounts[r.account]
 	switch {
 	case a == nil:
@@ -370,12 +349,12 @@ func (b *book) repay(r *request, key txnKey) (*entry, bool) {
 func (b *book) reverse(orig txnKey) (known, restored bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	o, ok := b.byKey[orig]
+	o, ok := b.memory.Get(orig)
 	if !ok {
 		for _, class := range []keyClass{classAdvice} {
 			k := orig
 			k.class = class
-			if o, ok = b.byKey[k]; ok {
+			if o, ok = b.memory.Get(k); ok {
 				break
 			}
 		}
@@ -385,7 +364,7 @@ func (b *book) reverse(orig txnKey) (known, restored bool) {
 			// A reversal overtook the advice it names (the advice's first attempt went unanswered):
 			// remember the repayment as cancelled, so the advice, when it comes, moves nothing.
 			e := &entry{rec: Record{Kind: kindRepayment, Response: rcApproved, Cancelled: true, Copies: 0}, keys: []txnKey{orig}}
-			b.remember(e)
+			b.memory.Remember(e)
 		}
 		return false, false
 	}
@@ -428,7 +407,7 @@ func (b *book) reserve(customer, funding, currency, walletTxnID string, amount i
 	default:
 		b.apply(e, a, -amount, 0)
 	}
-	b.remember(e)
+	b.memory.Remember(e)
 	return e, nil
 }
 
@@ -447,9 +426,7 @@ func (b *book) settle(e *entry, captured bool, code, authCode string, trace txnK
 	if trace.stan != "" {
 		trace.class = classLink
 		e.keys = append(e.keys, trace)
-		if _, taken := b.byKey[trace]; !taken {
-			b.byKey[trace] = e
-		}
+		b.memory.Index(trace, e)
 	}
 }
 
@@ -466,9 +443,9 @@ func (b *book) customer(id string) (Customer, bool) {
 func (b *book) records() []Record {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]Record, 0, len(b.ring))
-	for i := range b.ring {
-		out = append(out, b.ring[(b.next+i)%len(b.ring)].rec)
+	out := make([]Record, 0, b.memory.Len())
+	for e := range b.memory.All() {
+		out = append(out, e.rec)
 	}
 	return out
 }

@@ -8,11 +8,8 @@
 package walletsim
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
-	"net"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -21,7 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/poswitch/poswitch/hsm"
-	"github.com/poswitch/poswitch/specs"
+	"github.com/poswitch/poswitch/simulator/linkhost"
 )
 
 // Wallets the simulator plays, as field 63 of an answer names them.
@@ -43,6 +40,7 @@ const (
 	defaultMaxCodes      = 100_000 // live and remembered payment codes
 	defaultMaxRecords    = 100_000 // remembered requests and advices, for repeats, reversals and refunds
 	defaultMaxConns      = 256
+	maxInFlightPerConn   = 1024 // requests read but not yet answered, per connection
 	defaultNotifyTimeout = 10 * time.Second
 	maxNotifyAttempts    = 3 // POSTs of one order payment before the reservation is released
 	// codeRetention is how long a used or expired code is remembered after it expires, so that a
@@ -115,17 +113,13 @@ type Server struct {
 	book *book
 	http *http.Client
 
-	ln     net.Listener
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	host *linkhost.Host
 
 	statsMu   sync.Mutex
 	requests  map[string]int64
 	responses map[string]int64
 	counters  struct {
-		connections, payments, reversals, refunds, repayments, duplicates, badMessages, orders, ordersFreed atomic.Int64
+		payments, reversals, refunds, repayments, duplicates, badMessages, orders, ordersFreed atomic.Int64
 	}
 }
 
@@ -177,138 +171,50 @@ func New(cfg Config) (*Server, error) {
 	if client == nil {
 		client = &http.Client{Timeout: cfg.NotifyTimeout}
 	}
-	return &Server{cfg: cfg, log: log.With(zap.String("wallet", cfg.Wallet)), now: now, book: b, http: client,
-		conns: map[net.Conn]struct{}{}, requests: map[string]int64{}, responses: map[string]int64{}}, nil
+	s := &Server{cfg: cfg, log: log.With(zap.String("wallet", cfg.Wallet)), now: now, book: b, http: client,
+		requests: map[string]int64{}, responses: map[string]int64{}}
+	// A wallet decision is microseconds under one lock and never delayed, so answers leave in the
+	// order the requests came.
+	s.host, err = linkhost.New(linkhost.Config{Name: "wallet-sim", Addr: cfg.Addr, MaxConns: cfg.MaxConns,
+		MaxInFlightPerConn: maxInFlightPerConn, Log: s.log,
+		Handler: func(body []byte) linkhost.Answer { return linkhost.Answer{Body: s.handle(body)} }})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Start listens on Config.Addr and serves issuer-link connections until Close.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("wallet-sim listening on %s: %w", s.cfg.Addr, err)
+	if err := s.host.Start(); err != nil {
+		return err
 	}
-	s.ln = ln
-	s.log.Info("wallet-sim listening", zap.String("addr", ln.Addr().String()), zap.Int("customers", len(s.cfg.Customers)),
+	s.log.Info("wallet-sim listening", zap.String("addr", s.host.Addr()), zap.Int("customers", len(s.cfg.Customers)),
 		zap.Duration("code_ttl", s.cfg.CodeTTL))
-	s.wg.Add(1)
-	go s.accept()
 	return nil
 }
 
 // Addr is the address the server listens on (useful with port 0).
-func (s *Server) Addr() string {
-	if s.ln == nil {
-		return s.cfg.Addr
-	}
-	return s.ln.Addr().String()
-}
+func (s *Server) Addr() string { return s.host.Addr() }
 
 // Wallet is the wallet this host plays (Alipay, WeChat or UnionPay).
 func (s *Server) Wallet() string { return s.cfg.Wallet }
 
 // Close stops listening, closes every connection and waits for their goroutines.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	var err error
-	if s.ln != nil {
-		err = s.ln.Close()
-	}
-	for c := range s.conns {
-		_ = c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
-}
-
-func (s *Server) accept() {
-	defer s.wg.Done()
-	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				s.log.Error("wallet-sim accept", zap.Error(err))
-			}
-			return
-		}
-		s.mu.Lock()
-		if s.closed || len(s.conns) >= s.cfg.MaxConns {
-			s.mu.Unlock()
-			_ = nc.Close()
-			continue
-		}
-		s.conns[nc] = struct{}{}
-		s.counters.connections.Add(1)
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.serve(nc)
-	}
-}
-
-// serve answers one connection's requests in order: a wallet decision is microseconds under one
-// lock, so one goroutine per connection reading, deciding and writing is enough for a simulator.
-func (s *Server) serve(nc net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		_ = nc.Close()
-		s.mu.Lock()
-		delete(s.conns, nc)
-		s.mu.Unlock()
-	}()
-	r := bufio.NewReaderSize(nc, 16<<10)
-	w := bufio.NewWriterSize(nc, 16<<10)
-	buf := make([]byte, specs.MaxFrameLength)
-	for {
-		body, err := specs.ReadFrame(r, buf)
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				s.log.Info("wallet-sim closing connection", zap.Error(err))
-			}
-			return
-		}
-		resp := s.handle(body)
-		if resp == nil {
-			continue
-		}
-		framed, err := specs.AppendFrame(nil, resp)
-		if err != nil {
-			s.log.Error("wallet-sim framing response", zap.Error(err))
-			continue
-		}
-		if _, err := w.Write(framed); err != nil {
-			return
-		}
-		// Flush once nothing else is waiting to be read, so answers to pipelined requests coalesce.
-		if r.Buffered() == 0 {
-			if err := w.Flush(); err != nil {
-				return
-			}
-		}
-	}
-}
+func (s *Server) Close() error { return s.host.Close() }
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
 	st := Stats{
-		Connections: s.counters.connections.Load(), Payments: s.counters.payments.Load(),
+		Connections: s.host.Connections(), Payments: s.counters.payments.Load(),
 		Reversals: s.counters.reversals.Load(), Refunds: s.counters.refunds.Load(),
 		Repayments: s.counters.repayments.Load(), Duplicates: s.counters.duplicates.Load(),
 		BadMessages: s.counters.badMessages.Load(), Orders: s.counters.orders.Load(),
-		OrdersFreed: s.counters.ordersFreed.Load(), Requests: map[string]int64{}, Responses: map[string]int64{},
+		OrdersFreed: s.counters.ordersFreed.Load(),
 	}
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	for k, v := range s.requests {
-		st.Requests[k] = v
-	}
-	for k, v := range s.responses {
-		st.Responses[k] = v
-	}
+	st.Requests, st.Responses = maps.Clone(s.requests), maps.Clone(s.responses)
 	return st
 }
 

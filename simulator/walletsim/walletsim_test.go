@@ -329,14 +329,17 @@ func TestRepaymentAdviceReducesWhatIsOwedOnce(t *testing.T) {
 	}
 }
 
-func TestPayOrderCapturesOn200AndReleasesOtherwise(t *testing.T) {
+// notifyKeys gives a wallet's HSM and an acquirer's, and the MAC key of order notifications in each:
+// the acquirer's key exported under a KEK the two share and imported by the wallet.
+func notifyKeys(t *testing.T) (walletHSM *hsm.HSM, keyW hsm.KeyBlock, acqHSM *hsm.HSM, keyA hsm.KeyBlock) {
+	t.Helper()
 	ctx := context.Background()
-	walletHSM, acqHSM := hsm.NewDevelopment(), hsm.NewDevelopment()
+	walletHSM, acqHSM = hsm.NewDevelopment(), hsm.NewDevelopment()
 	kekW, kekA, err := hsm.EstablishSharedKEK(ctx, walletHSM, acqHSM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyA, _, err := acqHSM.GenerateKey(ctx, hsm.KeySpec{Usage: hsm.UsageMACAlg3, Algorithm: hsm.TDES})
+	keyA, _, err = acqHSM.GenerateKey(ctx, hsm.KeySpec{Usage: hsm.UsageMACAlg3, Algorithm: hsm.TDES})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,10 +347,16 @@ func TestPayOrderCapturesOn200AndReleasesOtherwise(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyW, _, err := walletHSM.ImportKey(ctx, kekW, wrapped)
+	keyW, _, err = walletHSM.ImportKey(ctx, kekW, wrapped)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return walletHSM, keyW, acqHSM, keyA
+}
+
+func TestPayOrderCapturesOn200AndReleasesOtherwise(t *testing.T) {
+	ctx := context.Background()
+	walletHSM, keyW, acqHSM, keyA := notifyKeys(t)
 	var mu sync.Mutex
 	answers := map[string]int{"ORDER-OK": 200, "ORDER-LATE": 409}
 	var seen []notification
@@ -443,23 +452,7 @@ func TestRepaymentReversedByItsAdviceTraceOnce(t *testing.T) {
 // naming it in field 90 (as an 0200 of that acquirer at the order's terminal) gives money back.
 func TestOrderPaymentRefundedByItsIssuerTrace(t *testing.T) {
 	ctx := context.Background()
-	walletHSM, acqHSM := hsm.NewDevelopment(), hsm.NewDevelopment()
-	kekW, kekA, err := hsm.EstablishSharedKEK(ctx, walletHSM, acqHSM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyA, _, err := acqHSM.GenerateKey(ctx, hsm.KeySpec{Usage: hsm.UsageMACAlg3, Algorithm: hsm.TDES})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrapped, _, err := acqHSM.ExportKey(ctx, kekA, keyA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyW, _, err := walletHSM.ImportKey(ctx, kekW, wrapped)
-	if err != nil {
-		t.Fatal(err)
-	}
+	walletHSM, keyW, _, _ := notifyKeys(t)
 	acq := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte(`{"result":"booked","auth_code":"123456","rrn":"000000000042","acquirer_id":"12345678901",` +

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/poswitch/poswitch/switch/routing"
 )
 
-const good = `
+// head is the start every test file shares: a node, its database and one terminal listener.
+const head = `
 node:
   acquirer_id: "12345678901"
 database:
@@ -15,7 +18,9 @@ listeners:
   - name: pos
     address: 127.0.0.1:0
     dialect: iso87a
-issuers:
+`
+
+const good = head + `issuers:
   - id: bank-a
     endpoints: [127.0.0.1:9101]
     timeout: 2s
@@ -35,11 +40,40 @@ terminals:
     merchant: M1
 `
 
-func TestGoodFileLoadsWithDefaults(t *testing.T) {
-	cfg, err := Parse("good.yaml", []byte(good))
+// mustParse parses a file the test expects to load.
+func mustParse(t *testing.T, file, src string) *Config {
+	t.Helper()
+	cfg, err := Parse(file, []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// mustParseWithTable parses a file the test expects to load and builds its routing table.
+func mustParseWithTable(t *testing.T, file, src string) (*Config, *routing.Table) {
+	t.Helper()
+	cfg := mustParse(t, file, src)
+	table, err := cfg.RoutingTable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, table
+}
+
+// parseError parses a file the test expects to be refused, failing unless the error is a *Error.
+func parseError(t *testing.T, file, src string) (*Error, error) {
+	t.Helper()
+	_, err := Parse(file, []byte(src))
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v, want a *config.Error", err)
+	}
+	return ce, err
+}
+
+func TestGoodFileLoadsWithDefaults(t *testing.T) {
+	cfg := mustParse(t, "good.yaml", good)
 	if got := *cfg.Merchants[0].FeeBP; got != 45 {
 		t.Errorf("merchant override fee = %d, want 45", got)
 	}
@@ -83,11 +117,7 @@ func TestBadFileNamesFileLineAndKey(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse("switch.yaml", []byte(c.edit(good)))
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("got %v, want a *config.Error", err)
-			}
+			ce, err := parseError(t, "switch.yaml", c.edit(good))
 			if ce.File != "switch.yaml" || ce.Key != c.key || (c.line > 0 && ce.Line != c.line) || ce.Line == 0 {
 				t.Errorf("got %q (line %d key %q), want line %d key %q", err, ce.Line, ce.Key, c.line, c.key)
 			}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
@@ -56,14 +55,7 @@ limits:
 `
 
 func TestRangeRoutesFailoverEndpointsAndLimitsLoad(t *testing.T) {
-	cfg, err := Parse("switch.yaml", []byte(withLimits))
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := cfg.RoutingTable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, table := mustParseWithTable(t, "switch.yaml", withLimits)
 	for pan, want := range map[string]string{"6224000000000000": "cup", "6221260500000000": "bank-a", "4761000000000000": "bank-a"} {
 		if got, _ := table.Lookup(pan); got != want {
 			t.Errorf("Lookup(%s) = %q, want %q", pan, got, want)
@@ -83,10 +75,7 @@ func TestRangeRoutesFailoverEndpointsAndLimitsLoad(t *testing.T) {
 }
 
 func TestLimitsDefaultToShanghaiMidnightAndAMillionCards(t *testing.T) {
-	cfg, err := Parse("switch.yaml", []byte(withLimits[:strings.Index(withLimits, "limits:")]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustParse(t, "switch.yaml", withLimits[:strings.Index(withLimits, "limits:")])
 	if cfg.Limits.TimeZone != "Asia/Shanghai" || cfg.Limits.MaxCardsPerDay != DefaultMaxCardsPerDay {
 		t.Errorf("defaults %+v", cfg.Limits)
 	}
@@ -129,11 +118,7 @@ func TestBadRoutesEndpointsAndLimitsNameLineAndKey(t *testing.T) {
 			if file == withLimits {
 				t.Fatalf("test edit %q matched nothing", c.old)
 			}
-			_, err := Parse("switch.yaml", []byte(file))
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("got %v, want a *config.Error", err)
-			}
+			ce, err := parseError(t, "switch.yaml", file)
 			if ce.File != "switch.yaml" || ce.Key != c.key || ce.Line != c.line {
 				t.Errorf("got %q (line %d key %q), want line %d key %q", err, ce.Line, ce.Key, c.line, c.key)
 			}

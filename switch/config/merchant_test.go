@@ -1,17 +1,13 @@
 package config
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
 
 func TestMerchantCityAndCountryLoad(t *testing.T) {
 	src := strings.Replace(good, "    name: Tea House\n", "    name: Tea House\n    city: SINGAPORE\n    country: SG\n", 1)
-	cfg, err := Parse("switch.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustParse(t, "switch.yaml", src)
 	if m := cfg.Merchants[1]; m.City != "SINGAPORE" || m.Country != "SG" {
 		t.Errorf("merchant M2 city %q country %q, want SINGAPORE SG", m.City, m.Country)
 	}
@@ -32,11 +28,7 @@ func TestBadMerchantPlaceNamesLineAndKey(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			src := strings.Replace(good, "    name: Tea House\n", "    name: Tea House\n"+c.lines, 1)
-			_, err := Parse("switch.yaml", []byte(src))
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("got %v, want a *config.Error", err)
-			}
+			ce, err := parseError(t, "switch.yaml", src)
 			line := strings.Count(src[:strings.Index(src, c.lines)], "\n") + 1 // the line of the bad key
 			if ce.Key != c.key || ce.Line != line || !strings.Contains(ce.Reason, c.inError) {
 				t.Errorf("got %q (line %d key %q), want line %d key %q saying %q", err, ce.Line, ce.Key, line, c.key, c.inError)

@@ -1,21 +1,11 @@
 package config
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
 
-const walletRoutes = `
-node:
-  acquirer_id: "12345678901"
-database:
-  url: postgres://app@127.0.0.1:5432/poswitch
-listeners:
-  - name: pos
-    address: 127.0.0.1:0
-    dialect: iso87a
-issuers:
+const walletRoutes = head + `issuers:
   - id: cup
     endpoints: [127.0.0.1:9101]
   - id: unionpay-qr
@@ -37,14 +27,7 @@ terminals:
 `
 
 func TestPaymentCodeRoutesLoadIntoTheTable(t *testing.T) {
-	cfg, err := Parse("switch.yaml", []byte(walletRoutes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := cfg.RoutingTable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, table := mustParseWithTable(t, "switch.yaml", walletRoutes)
 	if is, _ := table.LookupPaymentCode("6212345678901234567"); is != "unionpay-qr" {
 		t.Errorf("19-digit 62 payment code routed to %q, want unionpay-qr", is)
 	}
@@ -71,11 +54,7 @@ func TestBadPaymentCodeRouteNamesLineAndKey(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse("switch.yaml", []byte(c.edit(walletRoutes)))
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("got %v, want a *config.Error", err)
-			}
+			ce, err := parseError(t, "switch.yaml", c.edit(walletRoutes))
 			if ce.Key != c.key || ce.Line != c.line || !strings.Contains(ce.Reason, c.inError) {
 				t.Errorf("got %q (line %d key %q), want line %d key %q saying %q", err, ce.Line, ce.Key, c.line, c.key, c.inError)
 			}

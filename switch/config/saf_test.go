@@ -1,17 +1,13 @@
 package config
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestSAFAndStandInDefaultsAreSafe(t *testing.T) {
-	cfg, err := Parse("good.yaml", []byte(good))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustParse(t, "good.yaml", good)
 	s := cfg.SAF
 	if s.RetryBase.D() != time.Second || s.RetryMax.D() != 5*time.Minute || s.MaxAttempts != 20 ||
 		s.PollInterval.D() != time.Second || s.Lease.D() != 30*time.Second || s.MaxBatch != 100 {
@@ -39,10 +35,7 @@ func withStandIn(edit func(string) string) string {
 }
 
 func TestStandInSectionLoads(t *testing.T) {
-	cfg, err := Parse("s.yaml", []byte(withStandIn(func(s string) string { return s })))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustParse(t, "s.yaml", withStandIn(func(s string) string { return s }))
 	r := cfg.Issuers[1].StandIn
 	if !r.Enabled || r.Currency != "156" || r.MaxAmount != 50000 || r.FloorAmount != 10000 ||
 		r.DailyAmountPerCard != 100000 || r.DailyCountPerCard != 5 {
@@ -74,11 +67,7 @@ func TestBadSAFAndStandInNameLineAndKey(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse("bad.yaml", []byte(c.file))
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("got %v, want a config error", err)
-			}
+			ce, _ := parseError(t, "bad.yaml", c.file)
 			line := 0
 			for i, l := range strings.Split(c.file, "\n") {
 				if strings.Contains(l, c.at) {

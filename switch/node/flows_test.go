@@ -53,16 +53,7 @@ func startFlowNodeWith(t *testing.T, dialect string, tpdu bool, issuerLatency ti
 	}
 	t.Cleanup(func() { _ = is.Close() })
 	terms := terminalsim.DefaultTerminals(8) // TERM0001-4 of MERCHANT0000001, TERM0005-8 of MERCHANT0000002
-	yaml := fmt.Sprintf(`node:
-  acquirer_id: "10000000001"
-database:
-  url: %q
-  owner_url: %q
-listeners:
-  - name: t
-    address: 127.0.0.1:0
-    dialect: %s
-    tpdu: %v
+	yaml := nodeHead(db, dialect) + fmt.Sprintf(`    tpdu: %v
 issuers:
   - id: bank-a
     endpoints: [%s]
@@ -82,11 +73,8 @@ terminals:
     merchant: %s
   - id: %s
     merchant: %s
-`, db.App, db.Owner, dialect, tpdu, is.Addr(), terms[0].MID, terms[4].MID, terms[0].TID, terms[0].MID, terms[4].TID, terms[4].MID)
-	cfg, err := config.Parse("flows.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, yaml)
-	}
+`, tpdu, is.Addr(), terms[0].MID, terms[4].MID, terms[0].TID, terms[0].MID, terms[4].TID, terms[4].MID)
+	cfg := parseNodeConfig(t, "flows.yaml", yaml)
 	log := zaptest.NewLogger(t)
 	pool, err := pgxpool.New(ctx, db.App)
 	if err != nil {

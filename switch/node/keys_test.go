@@ -43,10 +43,7 @@ func TestOpenRefusesTerminalKeySettingsItCannotHonourByLine(t *testing.T) {
 		{"a master key and MAC", "    tmk: \"" + string(kek) + "\"\n    mac: aes-cmac\n", h, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := config.Parse("switch.yaml", []byte(fmt.Sprintf(keysYAML, db.App, db.Owner, tc.lines)))
-			if err != nil {
-				t.Fatalf("config: %v", err)
-			}
+			cfg := parseNodeConfig(t, "switch.yaml", nodeHead(db, "iso87a")+fmt.Sprintf(keysYAML, tc.lines))
 			var parts Parts
 			if tc.hsm != nil {
 				parts.HSM = tc.hsm
@@ -70,17 +67,9 @@ func TestOpenRefusesTerminalKeySettingsItCannotHonourByLine(t *testing.T) {
 	}
 }
 
-// keysYAML is a one-terminal node; the third argument is appended to the terminal's entry.
-const keysYAML = `node:
-  acquirer_id: "10000000001"
-database:
-  url: %q
-  owner_url: %q
-listeners:
-  - name: t
-    address: 127.0.0.1:0
-    dialect: iso87a
-issuers:
+// keysYAML is the rest of a one-terminal node after nodeHead; the argument is appended to the
+// terminal's entry.
+const keysYAML = `issuers:
   - id: bank-a
     endpoints: [127.0.0.1:1]
 routes:

@@ -14,10 +14,10 @@ import (
 	"github.com/poswitch/poswitch/switch/config"
 )
 
-// standInConfig is a node with two issuers, stand-in enabled for bank-b only when standIn is true.
-func standInConfig(t *testing.T, db pgtest.DB, standIn bool) *config.Config {
-	t.Helper()
-	yaml := fmt.Sprintf(`node:
+// nodeHead starts every node file of these tests: the node, its database (owner_url runs the
+// migrations) and one listener on a free port speaking dialect.
+func nodeHead(db pgtest.DB, dialect string) string {
+	return fmt.Sprintf(`node:
   acquirer_id: "10000000001"
 database:
   url: %q
@@ -25,8 +25,24 @@ database:
 listeners:
   - name: t
     address: 127.0.0.1:0
-    dialect: iso87a
-issuers:
+    dialect: %s
+`, db.App, db.Owner, dialect)
+}
+
+// parseNodeConfig parses a node file the test expects to load.
+func parseNodeConfig(t *testing.T, file, yaml string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse(file, []byte(yaml))
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, yaml)
+	}
+	return cfg
+}
+
+// standInConfig is a node with two issuers, stand-in enabled for bank-b only when standIn is true.
+func standInConfig(t *testing.T, db pgtest.DB, standIn bool) *config.Config {
+	t.Helper()
+	return parseNodeConfig(t, "switch.yaml", nodeHead(db, "iso87a")+fmt.Sprintf(`issuers:
   - id: bank-a
     endpoints: [127.0.0.1:1]
   - id: bank-b
@@ -46,12 +62,7 @@ merchants:
 terminals:
   - id: TERM0001
     merchant: MERCHANT0000001
-`, db.App, db.Owner, standIn)
-	cfg, err := config.Parse("switch.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	return cfg
+`, standIn))
 }
 
 // Stand-in needs the HSM's keyed PAN digest and PAN vault, which only the in-process HSM offers: a
