@@ -48,6 +48,12 @@ const (
 	benchSettleTimeout = 20 * time.Second // for idle connections to be accepted or to go away
 	benchIdleDialers   = 8                // goroutines opening the idle connections
 	benchFDHeadroom    = 2048             // descriptors beyond the idle connections' two per pair
+	// benchIssuerMaxRecords bounds what each issuer-sim of the bench remembers: about 8 s of a bench
+	// issuer's end-to-end traffic, beyond the 5 s issuer timeout after which the switch reverses. The
+	// simulators share the switch's process here, and at their default (1,000,000 requests each) they
+	// filled the Go heap to 350-550 MB over a run: every GC mark phase (0.4-1 s) then slowed all
+	// requests in flight by 50-500 ms, which is what the half-load p99 measured (docs/performance.md).
+	benchIssuerMaxRecords = 30_000
 	// benchSettle lets purchases still in flight when a measurement ends finish before the next one
 	// starts (terminal-sim stops counting them; the switch still answers and books them).
 	benchSettle = time.Second
@@ -128,7 +134,7 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	fmt.Fprintf(out, "one process, one run; load cards (docs/test-cards.md), issuer-sim answers with no added latency\n\n")
 
 	// 1. Direct path: terminal-sim → issuer-sim on the issuer-link dialect.
-	direct, err := issuersim.New(issuersim.Config{})
+	direct, err := issuersim.New(issuersim.Config{MaxRecords: benchIssuerMaxRecords})
 	if err != nil {
 		return err
 	}
@@ -159,10 +165,11 @@ func runBench(ctx context.Context, o benchOptions, out io.Writer) error {
 	}
 	est, err := startEstate(ctx, estateSpec{
 		ConfigPath: filepath.Join(dir, "bench.yaml"), WrittenBy: "bench", OwnerURL: owner, AppURL: app, LMKFile: lmkPath,
-		PINPads:   true,
-		Metrics:   metricsAddr,
-		Listeners: []listenerSpec{{Name: "iso87a", Dialect: "iso87a"}},
-		Terminals: terminalsim.DefaultTerminals(benchTerminals), LogFormat: "json", LogLevel: "error",
+		PINPads:          true,
+		Metrics:          metricsAddr,
+		IssuerMaxRecords: benchIssuerMaxRecords,
+		Listeners:        []listenerSpec{{Name: "iso87a", Dialect: "iso87a"}},
+		Terminals:        terminalsim.DefaultTerminals(benchTerminals), LogFormat: "json", LogLevel: "error",
 	})
 	if err != nil {
 		return err

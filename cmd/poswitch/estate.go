@@ -61,8 +61,11 @@ type estateSpec struct {
 	IssuerLatency          time.Duration
 	IssuerConnsPerEndpoint int           // 0: 2
 	IssuerTimeout          time.Duration // 0: 5s
-	Listeners              []listenerSpec
-	Terminals              []terminalsim.Terminal
+	// IssuerMaxRecords bounds the requests each issuer-sim remembers (issuersim.Config.MaxRecords);
+	// 0: the simulator's default.
+	IssuerMaxRecords int
+	Listeners        []listenerSpec
+	Terminals        []terminalsim.Terminal
 
 	LogFormat, LogLevel string
 	Metrics             string // Prometheus endpoint address; "": off
@@ -167,7 +170,7 @@ func startEstate(ctx context.Context, spec estateSpec) (_ *estate, err error) {
 	for _, id := range estateIssuers {
 		ic := issuersim.Config{
 			Addr: fmt.Sprintf("127.0.0.1:%d", spec.IssuerPorts[id]), IssuerID: id,
-			Latency: spec.IssuerLatency, Log: log.Named("issuer-sim"),
+			Latency: spec.IssuerLatency, Log: log.Named("issuer-sim"), MaxRecords: spec.IssuerMaxRecords,
 		}
 		if e.keys != nil {
 			ic.PIN = e.keys.Issuers[id].PIN
