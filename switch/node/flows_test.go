@@ -92,7 +92,7 @@ terminals:
 	go func() { done <- writer.Run(wctx) }()
 	t.Cleanup(func() { stop(); <-done })
 	f := &flowNode{t: t, cfg: cfg, pool: pool, issuer: is, term: terms[0], other: terms[4], stan: 100,
-		opts: Options{Log: log, Booker: ledgerBooker{writer: writer}, Ledger: pool, SAF: NewSAF(pool, cfg, nil, log)}}
+		opts: Options{Log: log, Booker: ledgerBooker{writer: writer, billers: billerBookings(cfg)}, Ledger: pool, SAF: NewSAF(pool, cfg, nil, log)}}
 	f.startNode()
 	return f
 }

@@ -95,10 +95,6 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		listeners: map[string]*listener.Listener{},
 	}
 	n.keys = opts.Keys
-	if lb, ok := opts.Booker.(ledgerBooker); ok {
-		lb.billers = billerBookings(cfg) // bill payments to wallet billers owe the wallet (ledger.go)
-		opts.Booker = lb
-	}
 	// Per-transaction lines are sampled so a load run cannot drown the log: the first 100 a second,
 	// then one in 100.
 	n.txnLog = opts.Log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
@@ -158,6 +154,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	n.limiter = limiter
 	n.finishers = append(n.finishers, limitStep)
 	acq := cfg.Node.AcquirerID
+	walletBillers := billers(cfg)
 	n.pipeline = pipeline.New(n.observeStep,
 		pipeline.Validate{Supported: supported},
 		&pipeline.Identify{Terminals: terminals, Merchants: merchants, AcquirerID: acq},
@@ -169,14 +166,14 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		pipeline.Refund{Records: records, InFlight: match, AcquirerID: acq, Log: opts.Log, Window: cfg.Channels.RefundWindow.D(), Wallets: walletIssuers(cfg)},
 		limitStep,
 		pipeline.CVM{NoCVMLimits: cfg.Channels.NoCVMLimits},
-		pipeline.CheckBiller{Billers: billers(cfg)},
+		pipeline.CheckBiller{Billers: walletBillers},
 		pipeline.RoutePaymentCode{Router: n.router, Links: hasLink},
 		pipeline.Route{Router: n.router, Links: hasLink},
 		pipeline.PIN{HSM: opts.PIN},
 		pipeline.Send{Links: sendLinks, Spec: linkSpec, AcquirerID: acq, Log: opts.Log, SAF: opts.SAF, StandIn: opts.StandIn},
 		pipeline.Book{Ledger: opts.Booker, SAF: opts.SAF, AcquirerID: acq, Log: opts.Log, Types: moneyMoving},
 		pipeline.StandInAdvice{SAF: opts.SAF, AcquirerID: acq, Log: opts.Log},
-		pipeline.RepaymentAdvice{Billers: billers(cfg), SAF: opts.SAF, AcquirerID: acq, Log: opts.Log},
+		pipeline.RepaymentAdvice{Billers: walletBillers, SAF: opts.SAF, AcquirerID: acq, Log: opts.Log},
 	)
 	n.batch = newBatchDesk(opts.Ledger, terminals, acq, opts.Log, n.metrics.registry)
 	n.esign = newSignatureDesk(opts.Ledger, terminals, acq, opts.Log, n.metrics.registry)

@@ -86,13 +86,17 @@ func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger)
 	// Every node runs the scheduler; the ledger makes sure a cycle is closed once.
 	schedule := ledger.CutoverSchedule{At: cfg.Settlement.CutoverAt, TimeZone: cfg.Settlement.TimeZone}
 	go func() { done <- ledger.RunCutoverScheduler(wctx, pool, schedule, log.Named("settlement")) }()
-
-	keys, err := newKeyManager(ctx, cfg, parts.HSM, pool) // keys.go
-	if err != nil {
+	// abandon undoes what Open started when a later part fails.
+	abandon := func() {
 		stop()
 		<-done
 		<-done
 		pool.Close()
+	}
+
+	keys, err := newKeyManager(ctx, cfg, parts.HSM, pool) // keys.go
+	if err != nil {
+		abandon()
 		return nil, err
 	}
 	if keys != nil && pin != nil {
@@ -101,29 +105,22 @@ func Open(ctx context.Context, cfg *config.Config, parts Parts, log *zap.Logger)
 	queue := NewSAF(pool, cfg, parts.Vault, log.Named("saf"))
 	standIn, err := NewStandIn(pool, cfg, parts.Digest, log.Named("standin"))
 	if err != nil {
-		stop()
-		<-done
-		<-done
-		pool.Close()
+		abandon()
 		return nil, err
 	}
-	orderDesk, err := openOrderDesk(cfg, pool, ledgerBooker{writer: writer, digest: parts.Digest}, parts.HSM, log) // orders.go
+	// Bill payments to wallet billers owe the wallet, not the merchant (ledger.go).
+	booker := ledgerBooker{writer: writer, digest: parts.Digest, billers: billerBookings(cfg)}
+	orderDesk, err := openOrderDesk(cfg, pool, booker, parts.HSM, log) // orders.go
 	if err != nil {
-		stop()
-		<-done
-		<-done
-		pool.Close()
+		abandon()
 		return nil, err
 	}
-	n, err := New(cfg, Options{Log: log, Booker: ledgerBooker{writer: writer, digest: parts.Digest}, PIN: pin,
+	n, err := New(cfg, Options{Log: log, Booker: booker, PIN: pin,
 		Ledger: pool, Digest: parts.Digest, SAF: queue, StandIn: standIn, OnLateAnswer: queue.OnLateAnswer,
 		Keys: keys, Orders: orderDesk.Orders()})
 	if err != nil {
 		orderDesk.Close()
-		stop()
-		<-done
-		<-done
-		pool.Close()
+		abandon()
 		return nil, err
 	}
 	n.metrics.registry.MustRegister(queue.Queue.Collector(), standIn)
