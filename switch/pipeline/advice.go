@@ -36,11 +36,8 @@ func (s Advise) Run(ctx context.Context, t *txn.Transaction) {
 		OriginalMTI: linkMTI(t.MTI), OriginalSTAN: t.STAN, OriginalTime: t.TransmissionTime, AcquirerID: s.AcquirerID, PAN: t.PAN}
 	if t.Type == txn.TypeCompletion {
 		orig := t.OriginalKey()
-		if s.InFlight != nil {
-			if err := s.InFlight.Await(ctx, orig); err != nil {
-				t.End(txn.RCSystemError, "the pre-authorisation is still in flight")
-				return
-			}
+		if !awaitOriginal(ctx, t, s.InFlight, orig) {
+			return
 		}
 		r, ok, err := s.Records.Record(ctx, orig)
 		if err != nil {

@@ -41,11 +41,8 @@ func (s Refund) Run(ctx context.Context, t *txn.Transaction) {
 		t.End(txn.RCInvalidTxn, "a refund must name its original (field 90)")
 		return
 	}
-	if s.InFlight != nil {
-		if err := s.InFlight.Await(ctx, orig); err != nil {
-			t.End(txn.RCSystemError, "the original is still in flight")
-			return
-		}
+	if !awaitOriginal(ctx, t, s.InFlight, orig) {
+		return
 	}
 	r, ok, err := s.Records.Record(ctx, orig)
 	switch {

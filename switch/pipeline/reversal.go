@@ -14,6 +14,19 @@ type InFlight interface {
 	Await(ctx context.Context, key string) error
 }
 
+// awaitOriginal waits, when inFlight is set, for the original named by key to have its answer; when
+// it does not in time, it ends t with 96 (the terminal repeats) and tells the step to stop.
+func awaitOriginal(ctx context.Context, t *txn.Transaction, inFlight InFlight, key string) bool {
+	if inFlight == nil {
+		return true
+	}
+	if err := inFlight.Await(ctx, key); err != nil {
+		t.End(txn.RCSystemError, "the original is still in flight")
+		return false
+	}
+	return true
+}
+
 // Reverse carries terminal reversals (0400/0420 and repeats) and voids. Neither is sent to the
 // issuer while the terminal waits: the ledger books the reversal or void of the original named in
 // field 90 (its exact mirror), and if that booked something, a reversal of the original as the
@@ -41,11 +54,8 @@ func (s Reverse) Run(ctx context.Context, t *txn.Transaction) {
 		t.End(txn.RCFormatError, "no original data elements (field 90)")
 		return
 	}
-	if s.InFlight != nil {
-		if err := s.InFlight.Await(ctx, orig); err != nil {
-			t.End(txn.RCSystemError, "the original is still in flight")
-			return
-		}
+	if !awaitOriginal(ctx, t, s.InFlight, orig) {
+		return
 	}
 	// Queued on a repeat too (the queue is idempotent): a first attempt that booked but could not
 	// queue was answered 96, and its repeat lands here.

@@ -30,11 +30,8 @@ func (s VoidWindow) Run(ctx context.Context, t *txn.Transaction) {
 	if orig == "" {
 		return // Reverse answers the missing field 90
 	}
-	if s.InFlight != nil {
-		if err := s.InFlight.Await(ctx, orig); err != nil {
-			t.End(txn.RCSystemError, "the original is still in flight")
-			return
-		}
+	if !awaitOriginal(ctx, t, s.InFlight, orig) {
+		return
 	}
 	r, ok, err := s.Records.Record(ctx, orig)
 	switch {
