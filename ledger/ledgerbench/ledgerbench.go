@@ -281,51 +281,15 @@ func drive(ctx context.Context, conc, total int, maxDuration time.Duration, book
 	return int(done.Load()), elapsed, hist, firstErr
 }
 
+// groupWriter is the ledger writer as the switch runs it: group commit, many bookings per
+// PostgreSQL transaction.
 func groupWriter(ctx context.Context, app *pgxpool.Pool, o Options) (Phase, error) {
-	p := Phase{Name: "group-commit writer"}
 	cfg := o.Writer
 	if cfg.Chain == "" {
 		cfg.Chain = "ledgerbench"
 	}
-	var mu sync.Mutex
-	commits := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
-	cfg.OnBatch = func(bookings, postings int, took time.Duration) {
-		mu.Lock()
-		p.Batches++
-		p.Postings += postings
-		_ = commits.RecordValue(took.Microseconds())
-		mu.Unlock()
-	}
-	w := ledger.NewWriter(app, cfg, o.Log)
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(wctx) }()
-	prefix := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	// Bookings are made before the clock starts: the figure is the writer's, not the harness's.
-	bookings := make([]ledger.Booking, o.Transactions)
-	for i := range bookings {
-		bookings[i] = bookingFor(prefix, i)
-	}
-	n, elapsed, hist, err := drive(ctx, o.Concurrency, o.Transactions, 0, func(n int) error {
-		res, err := w.Book(ctx, bookings[n])
-		if err == nil && res.Status != ledger.StatusBooked {
-			err = fmt.Errorf("purchase %d: %s %s", n, res.Status, res.Reason)
-		}
-		return err
-	})
-	p.Elapsed = elapsed
-	cancel()
-	<-done
-	if err != nil {
-		return p, fmt.Errorf("group-commit writer: %w", err)
-	}
-	p.Transactions = n
-	p.CommitP50 = time.Duration(commits.ValueAtQuantile(50)) * time.Microsecond
-	p.CommitP99 = time.Duration(commits.ValueAtQuantile(99)) * time.Microsecond
-	p.BookP50 = time.Duration(hist.ValueAtQuantile(50)) * time.Microsecond
-	p.BookP99 = time.Duration(hist.ValueAtQuantile(99)) * time.Microsecond
-	p.Note = fmt.Sprintf("%d goroutines calling Book; entries, postings, rollups and a hash-chain seal per batch", o.Concurrency)
-	return p, nil
+	return writerPhase(ctx, app, o, cfg, writerRun{name: "group-commit writer", prefix: "bench", errName: "group-commit writer",
+		note: fmt.Sprintf("%d goroutines calling Book; entries, postings, rollups and a hash-chain seal per batch", o.Concurrency)})
 }
 
 // naive is the same writer without group commit: every booking is its own PostgreSQL transaction
@@ -333,12 +297,28 @@ func groupWriter(ctx context.Context, app *pgxpool.Pool, o Options) (Phase, erro
 // seal, commit — and as many transactions in flight at once as the group-commit writer has
 // (NaiveConnections flushers, default the writer's Flushers), driven by the same goroutines.
 func naive(ctx context.Context, app *pgxpool.Pool, o Options) (Phase, error) {
-	p := Phase{Name: "naive (commit per txn)"}
 	cfg := o.Writer
 	cfg.Chain = "ledgerbench-naive"
 	cfg.MaxBatchBookings = 1
 	cfg.BatchWindow = 0
 	cfg.Flushers = o.NaiveConnections
+	return writerPhase(ctx, app, o, cfg, writerRun{name: "naive (commit per txn)", prefix: "naive", errName: "naive writer",
+		duration: o.NaiveDuration,
+		note: fmt.Sprintf("the same writer with one booking per PostgreSQL transaction (MaxBatchBookings 1), %d flushers = connections in flight (the group-commit writer's count), ran %s",
+			o.NaiveConnections, o.NaiveDuration)})
+}
+
+// writerRun names one run of the ledger writer: its phase (and its name in errors), its bookings'
+// key prefix, how long it may run (0: until every booking is made) and the note the report prints.
+type writerRun struct {
+	name, prefix, errName, note string
+	duration                    time.Duration
+}
+
+// writerPhase books o.Transactions purchases through a writer with cfg from o.Concurrency
+// goroutines and measures bookings, commits and their latencies.
+func writerPhase(ctx context.Context, app *pgxpool.Pool, o Options, cfg ledger.WriterConfig, run writerRun) (Phase, error) {
+	p := Phase{Name: run.name}
 	var mu sync.Mutex
 	commits := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
 	cfg.OnBatch = func(bookings, postings int, took time.Duration) {
@@ -352,12 +332,13 @@ func naive(ctx context.Context, app *pgxpool.Pool, o Options) (Phase, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx) }()
-	prefix := fmt.Sprintf("naive-%d", time.Now().UnixNano())
+	prefix := fmt.Sprintf("%s-%d", run.prefix, time.Now().UnixNano())
+	// Bookings are made before the clock starts: the figure is the writer's, not the harness's.
 	bookings := make([]ledger.Booking, o.Transactions)
 	for i := range bookings {
 		bookings[i] = bookingFor(prefix, i)
 	}
-	n, elapsed, hist, err := drive(ctx, o.Concurrency, o.Transactions, o.NaiveDuration, func(n int) error {
+	n, elapsed, hist, err := drive(ctx, o.Concurrency, o.Transactions, run.duration, func(n int) error {
 		res, err := w.Book(ctx, bookings[n])
 		if err == nil && res.Status != ledger.StatusBooked {
 			err = fmt.Errorf("purchase %d: %s %s", n, res.Status, res.Reason)
@@ -368,14 +349,13 @@ func naive(ctx context.Context, app *pgxpool.Pool, o Options) (Phase, error) {
 	cancel()
 	<-done
 	if err != nil {
-		return p, fmt.Errorf("naive writer: %w", err)
+		return p, fmt.Errorf("%s: %w", run.errName, err)
 	}
 	p.Transactions = n
 	p.CommitP50 = time.Duration(commits.ValueAtQuantile(50)) * time.Microsecond
 	p.CommitP99 = time.Duration(commits.ValueAtQuantile(99)) * time.Microsecond
 	p.BookP50 = time.Duration(hist.ValueAtQuantile(50)) * time.Microsecond
 	p.BookP99 = time.Duration(hist.ValueAtQuantile(99)) * time.Microsecond
-	p.Note = fmt.Sprintf("the same writer with one booking per PostgreSQL transaction (MaxBatchBookings 1), %d flushers = connections in flight (the group-commit writer's count), ran %s",
-		o.NaiveConnections, o.NaiveDuration)
+	p.Note = run.note
 	return p, nil
 }
