@@ -116,15 +116,10 @@ func newLedgerTrialBalanceCmd(o *ledgerOpts) *cobra.Command {
 					return fmt.Errorf("--at %q: want an RFC 3339 time, e.g. 2025-01-31T23:00:00+08:00", at)
 				}
 			}
-			return o.run(func(ctx context.Context, p *pgxpool.Pool) error {
-				tb, err := ledger.TrialBalanceAt(ctx, p, t)
-				if err != nil {
-					return err
-				}
-				out := cmd.OutOrStdout()
-				if o.asJSON {
-					return printJSON(out, tb)
-				}
+			read := func(ctx context.Context, p *pgxpool.Pool) (ledger.TrialBalance, error) {
+				return ledger.TrialBalanceAt(ctx, p, t)
+			}
+			return report(o, cmd.OutOrStdout(), read, func(out io.Writer, tb ledger.TrialBalance) error {
 				w := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
 				fmt.Fprintf(w, "ACCOUNT\tCCY\tDEBITS\tCREDITS\tBALANCE\t\n")
 				for _, a := range tb.Accounts {
@@ -160,15 +155,10 @@ func newLedgerStatementCmd(o *ledgerOpts) *cobra.Command {
 				}
 				cur = c.Numeric
 			}
-			return o.run(func(ctx context.Context, p *pgxpool.Pool) error {
-				lines, err := ledger.Statement(ctx, p, account, cur, limit)
-				if err != nil {
-					return err
-				}
-				out := cmd.OutOrStdout()
-				if o.asJSON {
-					return printJSON(out, lines)
-				}
+			read := func(ctx context.Context, p *pgxpool.Pool) ([]ledger.StatementLine, error) {
+				return ledger.Statement(ctx, p, account, cur, limit)
+			}
+			return report(o, cmd.OutOrStdout(), read, func(out io.Writer, lines []ledger.StatementLine) error {
 				w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 				fmt.Fprintf(w, "BOOKED\tCYCLE\tKIND\tTXN\tAMOUNT\tBALANCE\n")
 				for _, l := range lines {
@@ -186,6 +176,20 @@ func newLedgerStatementCmd(o *ledgerOpts) *cobra.Command {
 	cmd.Flags().StringVar(&cur, "currency", "", "currency (156 or CNY); default all")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "the last N postings")
 	return cmd
+}
+
+// report reads one result from the ledger and prints it: as JSON with --json, else with table.
+func report[T any](o *ledgerOpts, out io.Writer, read func(context.Context, *pgxpool.Pool) (T, error), table func(io.Writer, T) error) error {
+	return o.run(func(ctx context.Context, p *pgxpool.Pool) error {
+		v, err := read(ctx, p)
+		if err != nil {
+			return err
+		}
+		if o.asJSON {
+			return printJSON(out, v)
+		}
+		return table(out, v)
+	})
 }
 
 func printEntries(out io.Writer, es []ledger.EntryView) error {
@@ -225,19 +229,15 @@ func newLedgerTxnCmd(o *ledgerOpts) *cobra.Command {
 			if tq.RRN == "" && (tq.Terminal == "" || tq.STAN == "") {
 				return errors.New("give --rrn, or --terminal and --stan")
 			}
-			return o.run(func(ctx context.Context, p *pgxpool.Pool) error {
-				es, err := ledger.Transactions(ctx, p, tq)
-				if err != nil {
-					return err
-				}
-				if o.asJSON {
-					return printJSON(cmd.OutOrStdout(), es)
-				}
+			read := func(ctx context.Context, p *pgxpool.Pool) ([]ledger.EntryView, error) {
+				return ledger.Transactions(ctx, p, tq)
+			}
+			return report(o, cmd.OutOrStdout(), read, func(out io.Writer, es []ledger.EntryView) error {
 				if len(es) == 0 {
-					fmt.Fprintln(cmd.OutOrStdout(), "no such transaction")
+					fmt.Fprintln(out, "no such transaction")
 					return nil
 				}
-				return printEntries(cmd.OutOrStdout(), es)
+				return printEntries(out, es)
 			})
 		},
 	}
@@ -281,16 +281,10 @@ func newLedgerSettlementCmd(o *ledgerOpts) *cobra.Command {
 		Short: "A closed cycle's merchant payouts and issuer net positions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(func(ctx context.Context, p *pgxpool.Pool) error {
-				rep, err := ledger.SettlementReport(ctx, p, cycle)
-				if err != nil {
-					return err
-				}
-				if o.asJSON {
-					return printJSON(cmd.OutOrStdout(), rep)
-				}
-				return printCycle(cmd.OutOrStdout(), rep)
-			})
+			read := func(ctx context.Context, p *pgxpool.Pool) (ledger.CycleReport, error) {
+				return ledger.SettlementReport(ctx, p, cycle)
+			}
+			return report(o, cmd.OutOrStdout(), read, printCycle)
 		},
 	}
 	cmd.Flags().Int64Var(&cycle, "cycle", 0, "cycle number (default: the newest closed cycle)")
@@ -304,15 +298,11 @@ func newLedgerFeesCmd(o *ledgerOpts) *cobra.Command {
 		Short: "Fees charged and returned per cycle, merchant and currency",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(func(ctx context.Context, p *pgxpool.Pool) error {
-				fs, err := ledger.FeeReport(ctx, p, cycle)
-				if err != nil {
-					return err
-				}
-				if o.asJSON {
-					return printJSON(cmd.OutOrStdout(), fs)
-				}
-				w := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+			read := func(ctx context.Context, p *pgxpool.Pool) ([]ledger.FeeLine, error) {
+				return ledger.FeeReport(ctx, p, cycle)
+			}
+			return report(o, cmd.OutOrStdout(), read, func(out io.Writer, fs []ledger.FeeLine) error {
+				w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 				fmt.Fprintf(w, "CYCLE\tMERCHANT\tCCY\tCHARGED\tRETURNED\tNET\n")
 				for _, f := range fs {
 					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", f.Cycle, f.Merchant, alpha(f.Currency), money(f.Charged, f.Currency), money(f.Returned, f.Currency), money(f.Net, f.Currency))
@@ -402,16 +392,10 @@ func newLedgerCutoverCmd(o *ledgerOpts) *cobra.Command {
 			} else if _, d, err := (ledger.CutoverSchedule{}).Next(time.Now()); err == nil {
 				bd = d
 			}
-			return o.run(func(ctx context.Context, p *pgxpool.Pool) error {
-				rep, err := ledger.Cutover(ctx, p, "manual", bd, nil)
-				if err != nil {
-					return err
-				}
-				if o.asJSON {
-					return printJSON(cmd.OutOrStdout(), rep)
-				}
-				return printCycle(cmd.OutOrStdout(), rep)
-			})
+			read := func(ctx context.Context, p *pgxpool.Pool) (ledger.CycleReport, error) {
+				return ledger.Cutover(ctx, p, "manual", bd, nil)
+			}
+			return report(o, cmd.OutOrStdout(), read, printCycle)
 		},
 	}
 	cmd.Flags().StringVar(&date, "business-date", "", "business date of the closed cycle (default: the date of the next scheduled cut-over, 23:00 Asia/Shanghai)")
