@@ -9,6 +9,7 @@ import (
 
 	"github.com/poswitch/poswitch/simulator/cards"
 	"github.com/poswitch/poswitch/simulator/issuersim"
+	"github.com/poswitch/poswitch/simulator/issuersim/issuersimtest"
 	"github.com/poswitch/poswitch/simulator/terminalsim"
 	"github.com/poswitch/poswitch/switch/saf"
 )
@@ -142,14 +143,7 @@ func TestKilledPrimaryMovesTrafficToTheSecondaryAndBack(t *testing.T) {
 	duringOutage := s.node.LinkStats(cards.BankA)
 
 	// A new primary on the old address: the link redials it, signs on, and prefers it again.
-	restarted, err := issuersim.New(issuersim.Config{IssuerID: cards.BankA, Addr: addr, Latency: latency})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := restarted.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { restarted.Close() })
+	restarted := issuersimtest.Start(t, issuersim.Config{IssuerID: cards.BankA, Addr: addr, Latency: latency})
 	waitFor(t, "the restarted primary signed on", 10*time.Second, func() bool {
 		return s.node.LinkStats(cards.BankA).Endpoints[0].Up > 0
 	})
@@ -171,18 +165,9 @@ func TestKilledPrimaryMovesTrafficToTheSecondaryAndBack(t *testing.T) {
 		}
 	}
 	recs := recordsByAmount(t, primary, secondary, restarted)
-	entries := map[string][]journalRow{}
 	journal := readJournal(t, s)
-	for _, e := range journal {
-		entries[e.txnKey] = append(entries[e.txnKey], e)
-		if e.originalKey != "" {
-			entries[e.originalKey] = append(entries[e.originalKey], e)
-		}
-	}
-	queued := map[string][]safRow{}
-	for _, r := range readSAF(t, s) {
-		queued[r.originalKey] = append(queued[r.originalKey], r)
-	}
+	entries := journalByKey(journal)
+	queued := readSAFByOriginal(t, s)
 
 	var approved, lostAtKill, timedOut int
 	var slowest [3]time.Duration

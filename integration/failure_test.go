@@ -15,6 +15,7 @@ import (
 
 	"github.com/poswitch/poswitch/simulator/cards"
 	"github.com/poswitch/poswitch/simulator/issuersim"
+	"github.com/poswitch/poswitch/simulator/issuersim/issuersimtest"
 	"github.com/poswitch/poswitch/simulator/terminalsim"
 	"github.com/poswitch/poswitch/specs"
 	"github.com/poswitch/poswitch/switch/txn"
@@ -113,14 +114,7 @@ func TestKilledIssuerGives91AndTheLinkComesBack(t *testing.T) {
 	}
 
 	// Bring bank-a back on the same address: the link signs on again by itself.
-	is, err := issuersim.New(issuersim.Config{IssuerID: cards.BankA, Addr: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := is.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer is.Close()
+	is := issuersimtest.Start(t, issuersim.Config{IssuerID: cards.BankA, Addr: addr})
 	deadline := time.Now().Add(10 * time.Second)
 	for !s.node.LinkUp(cards.BankA) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

@@ -16,26 +16,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
 	"github.com/poswitch/poswitch/ledger"
+	"github.com/poswitch/poswitch/ledger/pgtest"
 	"github.com/poswitch/poswitch/simulator/cards"
 	"github.com/poswitch/poswitch/simulator/keyceremony"
 	"github.com/poswitch/poswitch/simulator/terminalsim"
 	"github.com/poswitch/poswitch/switch/txn"
 )
-
-// auditorPool connects as the read-only auditor role.
-func auditorPool(t *testing.T, s *stack) *pgxpool.Pool {
-	t.Helper()
-	p, err := pgxpool.New(context.Background(), s.db.Auditor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
-}
 
 // A PIN purchase prints "no signature required"; a swiped purchase without PIN needs a signature,
 // which the terminal uploads in chunks: the switch keeps it with the transaction, auditors list it
@@ -89,7 +78,7 @@ func TestReceiptsAndASignatureStoredWithTheTransaction(t *testing.T) {
 	}
 
 	key := txnIdentity(req)
-	aud := auditorPool(t, s)
+	aud := pgtest.Pool(t, s.db.Auditor) // the read-only auditor role
 	sig, ok, err := ledger.SignatureByKey(ctx, aud, key)
 	if err != nil || !ok {
 		t.Fatalf("auditor reading the signature: %v %v", ok, err)

@@ -62,13 +62,27 @@ func readJournal(t *testing.T, s *stack) []journalRow {
 	return out
 }
 
+// journalByKey indexes journal entries by txn_key and, for an entry that follows another (a reversal or
+// refund), by original_key too.
+func journalByKey(journal []journalRow) map[string][]journalRow {
+	entries := map[string][]journalRow{}
+	for _, e := range journal {
+		entries[e.txnKey] = append(entries[e.txnKey], e)
+		if e.originalKey != "" {
+			entries[e.originalKey] = append(entries[e.originalKey], e)
+		}
+	}
+	return entries
+}
+
 // safRow is one store-and-forward item as the database holds it.
 type safRow struct {
 	issuer, kind, status, originalKey, reason string
 	attempts                                  int
 }
 
-func readSAF(t *testing.T, s *stack) []safRow {
+// readSAFByOriginal reads every store-and-forward item, indexed by the original transaction's key.
+func readSAFByOriginal(t *testing.T, s *stack) map[string][]safRow {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -77,13 +91,13 @@ func readSAF(t *testing.T, s *stack) []safRow {
 		t.Fatalf("reading the store-and-forward queue: %v", err)
 	}
 	defer rows.Close()
-	var out []safRow
+	out := map[string][]safRow{}
 	for rows.Next() {
 		var r safRow
 		if err := rows.Scan(&r.issuer, &r.kind, &r.status, &r.originalKey, &r.reason, &r.attempts); err != nil {
 			t.Fatalf("reading the store-and-forward queue: %v", err)
 		}
-		out = append(out, r)
+		out[r.originalKey] = append(out[r.originalKey], r)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatalf("reading the store-and-forward queue: %v", err)
@@ -231,18 +245,9 @@ func TestDroppedIssuerAnswersAreReversedOnceAndTheQueueDrains(t *testing.T) {
 
 	bankA, bankB := s.issuers[cards.BankA], s.issuers[cards.BankB]
 	recs := recordsByAmount(t, bankA, bankB)
-	var entries = map[string][]journalRow{} // by txn_key and by original_key
 	journal := readJournal(t, s)
-	for _, e := range journal {
-		entries[e.txnKey] = append(entries[e.txnKey], e)
-		if e.originalKey != "" {
-			entries[e.originalKey] = append(entries[e.originalKey], e)
-		}
-	}
-	queued := map[string][]safRow{}
-	for _, r := range readSAF(t, s) {
-		queued[r.originalKey] = append(queued[r.originalKey], r)
-	}
+	entries := journalByKey(journal)
+	queued := readSAFByOriginal(t, s)
 
 	var approved, declined, unanswered, dropped, droppedApplied, timedOutUndropped int
 	approvedByPAN := map[string]int64{}

@@ -20,6 +20,7 @@ import (
 	"github.com/poswitch/poswitch/ledger/pgtest"
 	"github.com/poswitch/poswitch/simulator/cards"
 	"github.com/poswitch/poswitch/simulator/issuersim"
+	"github.com/poswitch/poswitch/simulator/issuersim/issuersimtest"
 	"github.com/poswitch/poswitch/simulator/keyceremony"
 	"github.com/poswitch/poswitch/simulator/terminalsim"
 	"github.com/poswitch/poswitch/switch/config"
@@ -152,20 +153,9 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		if o.issuerSim != nil {
 			o.issuerSim(s, id, &ic)
 		}
-		start := func() *issuersim.Server {
-			is, err := issuersim.New(ic)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := is.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { is.Close() })
-			return is
-		}
-		s.issuers[id] = start()
+		s.issuers[id] = issuersimtest.Start(t, ic)
 		if o.secondary {
-			s.secondaries[id] = start()
+			s.secondaries[id] = issuersimtest.Start(t, ic)
 		}
 	}
 	if o.appURL != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/poswitch/poswitch/simulator/cards"
 	"github.com/poswitch/poswitch/simulator/issuersim"
+	"github.com/poswitch/poswitch/simulator/issuersim/issuersimtest"
 	"github.com/poswitch/poswitch/simulator/terminalsim"
 	"github.com/poswitch/poswitch/switch/config"
 	"github.com/poswitch/poswitch/switch/standin"
@@ -189,14 +190,7 @@ func TestStandInApprovesWithinLimitsDeclinesBeyondAndAdvisesTheIssuerWhenItRetur
 	}
 
 	// bank-a comes back on the same address, with fresh accounts.
-	back, err := issuersim.New(issuersim.Config{IssuerID: cards.BankA, Addr: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := back.Start(); err != nil {
-		t.Fatalf("restarting bank-a on %s: %v", addr, err)
-	}
-	t.Cleanup(func() { back.Close() })
+	back := issuersimtest.Start(t, issuersim.Config{IssuerID: cards.BankA, Addr: addr})
 	st := waitQueueEmpty(t, s)
 	if got := byStatus(); got["advice/done"] != 5 || got["advice/cancelled"] != 1 || got["reversal/cancelled"] != 1 || len(got) != 3 {
 		t.Errorf("queue after bank-a returned: %v, want 5 advices done, 1 advice and 1 reversal cancelled", got)

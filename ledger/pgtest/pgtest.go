@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
 	"github.com/poswitch/poswitch/ledger/pgcluster"
@@ -177,4 +178,16 @@ func NewDatabase(t testing.TB, opts ...Option) DB {
 		}
 	}
 	return db
+}
+
+// Pool opens a connection pool on url (one of a DB's role URLs) and closes it when the test ends,
+// before the database is dropped.
+func Pool(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatalf("pgtest: opening a pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }

@@ -3,9 +3,6 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"regexp"
@@ -21,6 +18,7 @@ import (
 	"github.com/poswitch/poswitch/ledger/pgtest"
 	"github.com/poswitch/poswitch/simulator/cards"
 	"github.com/poswitch/poswitch/simulator/issuersim"
+	"github.com/poswitch/poswitch/simulator/issuersim/issuersimtest"
 	"github.com/poswitch/poswitch/specs"
 	"github.com/poswitch/poswitch/switch/config"
 	"github.com/poswitch/poswitch/switch/issuerlink"
@@ -52,25 +50,14 @@ type rig struct {
 
 func newRig(t *testing.T, faults issuersim.Faults, linkTimeout time.Duration, rules *standin.Rules) *rig {
 	t.Helper()
-	db := pgtest.NewDatabase(t)
-	pool, err := pgxpool.New(context.Background(), db.App)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	sim, err := issuersim.New(issuersim.Config{IssuerID: issuer, Faults: faults})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	pool := pgtest.Pool(t, pgtest.NewDatabase(t).App)
+	sim := issuersimtest.Start(t, issuersim.Config{IssuerID: issuer, Faults: faults})
 	cfg := &config.Config{Node: config.Node{AcquirerID: acquirer}, SAF: config.SAF{
 		RetryBase: config.Duration(10 * time.Millisecond), RetryMax: config.Duration(20 * time.Millisecond),
 		MaxAttempts: 100, PollInterval: config.Duration(10 * time.Millisecond), Lease: config.Duration(10 * time.Second),
 		MaxBatch: 10}}
-	r := &rig{sim: sim, pool: pool, saf: node.NewSAF(pool, cfg, newTestVault(t), zap.NewNop())}
+	r := &rig{sim: sim, pool: pool, saf: node.NewSAF(pool, cfg, hsm.NewDevelopment(), zap.NewNop())}
+	var err error
 	r.link, err = issuerlink.New(issuerlink.Config{IssuerID: issuer, Endpoints: []string{sim.Addr()}, Timeout: linkTimeout,
 		EchoInterval: 10 * time.Second, ReconnectWait: 20 * time.Millisecond, Spec: specs.IssuerLink,
 		OnLateAnswer: r.saf.OnLateAnswer})
@@ -330,38 +317,4 @@ func TestPreAuthStandInIsAdvisedAs0120(t *testing.T) {
 	if len(items) != 1 || items[0].MTI != "0120" || items[0].OrigMTI != "0100" {
 		t.Fatalf("items %+v", items)
 	}
-}
-
-// testVault seals PANs with AES-GCM under a key of its own, standing in for the HSM's sealing (keys
-// live in hsm/); the queue only ever stores its opaque output.
-type testVault struct{ aead cipher.AEAD }
-
-func newTestVault(t *testing.T) *testVault {
-	t.Helper()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := cipher.NewGCM(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testVault{aead: g}
-}
-
-func (v *testVault) SealPAN(pan string) ([]byte, error) {
-	nonce := make([]byte, v.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return v.aead.Seal(nonce, nonce, []byte(pan), nil), nil
-}
-
-func (v *testVault) OpenPAN(sealed []byte) (string, error) {
-	n := v.aead.NonceSize()
-	if len(sealed) < n {
-		return "", fmt.Errorf("sealed PAN too short")
-	}
-	pan, err := v.aead.Open(nil, sealed[:n], sealed[n:], nil)
-	return string(pan), err
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/poswitch/poswitch/hsm"
 	"github.com/poswitch/poswitch/ledger/pgtest"
 	"github.com/poswitch/poswitch/simulator/issuersim"
 	"github.com/poswitch/poswitch/switch/saf"
@@ -53,9 +54,9 @@ func TestAdviceTheIssuerCannotProcessIsFlaggedForAnOperatorNotDone(t *testing.T)
 	db := pgtest.NewDatabase(t)
 	srv := startSim(t, issuersim.Faults{})
 	link := startLink(t, srv.Addr(), time.Second, true)
-	v := newTestVault(t)
+	v := hsm.NewDevelopment()
 	core, logs := observer.New(zapcore.DebugLevel)
-	q := saf.NewQueue(appPool(t, db), saf.Config{PollInterval: 10 * time.Millisecond, Opener: v}, zap.New(core))
+	q := saf.NewQueue(pgtest.Pool(t, db.App), saf.Config{PollInterval: 10 * time.Millisecond, Opener: v}, zap.New(core))
 	ctx := context.Background()
 
 	noPAN := standInAdvice(t, v, "001101", "0102030405", 100)

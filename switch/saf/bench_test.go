@@ -15,7 +15,7 @@ import (
 // terminal's answer on top of the issuer timeout).
 func BenchmarkEnqueue(b *testing.B) {
 	db := pgtest.NewDatabase(b)
-	q := saf.NewQueue(appPool(b, db), saf.Config{}, nil)
+	q := saf.NewQueue(pgtest.Pool(b, db.App), saf.Config{}, nil)
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -29,16 +29,9 @@ func BenchmarkEnqueue(b *testing.B) {
 // one node with the default batch.
 func BenchmarkDrain(b *testing.B) {
 	db := pgtest.NewDatabase(b)
-	srv, err := issuersim.New(issuersim.Config{IssuerID: issuer})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startSim(b, issuersim.Faults{})
 	link := startLink(b, srv.Addr(), time.Second, true)
-	q := saf.NewQueue(appPool(b, db), saf.Config{PollInterval: 5 * time.Millisecond}, nil)
+	q := saf.NewQueue(pgtest.Pool(b, db.App), saf.Config{PollInterval: 5 * time.Millisecond}, nil)
 	ctx := context.Background()
 	for i := range b.N {
 		if err := q.Enqueue(ctx, reversal(fmt.Sprintf("%06d", i%1_000_000), fmt.Sprintf("01%08d", i/1_000_000), 100)); err != nil {

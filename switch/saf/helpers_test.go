@@ -2,20 +2,16 @@ package saf_test
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"fmt"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/poswitch/poswitch/hsm"
 	"github.com/poswitch/poswitch/ledger/pgtest"
 	"github.com/poswitch/poswitch/simulator/cards"
 	"github.com/poswitch/poswitch/simulator/issuersim"
+	"github.com/poswitch/poswitch/simulator/issuersim/issuersimtest"
 	"github.com/poswitch/poswitch/specs"
 	"github.com/poswitch/poswitch/switch/issuerlink"
 	"github.com/poswitch/poswitch/switch/saf"
@@ -35,27 +31,9 @@ const (
 // card approves at issuer-sim (bank-a, USD).
 var card = cards.MustLookup("4761730000000011")
 
-func appPool(t testing.TB, db pgtest.DB) *pgxpool.Pool {
+func startSim(t testing.TB, f issuersim.Faults) *issuersim.Server {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), db.App)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
-
-func startSim(t *testing.T, f issuersim.Faults) *issuersim.Server {
-	t.Helper()
-	srv, err := issuersim.New(issuersim.Config{IssuerID: issuer, Faults: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv
+	return issuersimtest.Start(t, issuersim.Config{IssuerID: issuer, Faults: f})
 }
 
 // startLink connects a real issuer link to addr; up says whether to wait for its sign-on.
@@ -120,7 +98,7 @@ func reversal(stan, at string, amount int64) saf.Item {
 }
 
 // standInAdvice is the advice of a stand-in approval named by the terminal's STAN and time.
-func standInAdvice(t *testing.T, v *testVault, stan, at string, amount int64) saf.Item {
+func standInAdvice(t *testing.T, v *hsm.HSM, stan, at string, amount int64) saf.Item {
 	t.Helper()
 	sealed, err := v.SealPAN(card.PAN)
 	if err != nil {
@@ -161,40 +139,6 @@ func list(t *testing.T, q *saf.Queue) []saf.Record {
 		t.Fatal(err)
 	}
 	return recs
-}
-
-// testVault seals PANs with AES-GCM under a key of its own, standing in for the HSM's sealing (which
-// lives in hsm/, where keys are kept); the queue only ever sees its opaque output.
-type testVault struct{ aead cipher.AEAD }
-
-func newTestVault(t *testing.T) *testVault {
-	t.Helper()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := cipher.NewGCM(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testVault{aead: g}
-}
-
-func (v *testVault) SealPAN(pan string) ([]byte, error) {
-	nonce := make([]byte, v.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return v.aead.Seal(nonce, nonce, []byte(pan), nil), nil
-}
-
-func (v *testVault) OpenPAN(sealed []byte) (string, error) {
-	n := v.aead.NonceSize()
-	if len(sealed) < n {
-		return "", fmt.Errorf("sealed PAN too short")
-	}
-	pan, err := v.aead.Open(nil, sealed[:n], sealed[n:], nil)
-	return string(pan), err
 }
 
 // simRecord is issuer-sim's record of the request it received as stan/time.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/poswitch/poswitch/hsm"
 	"github.com/poswitch/poswitch/ledger/pgtest"
 	"github.com/poswitch/poswitch/simulator/issuersim"
 	"github.com/poswitch/poswitch/specs"
@@ -20,8 +21,8 @@ const linkTimeout = 150 * time.Millisecond
 func TestEnqueueIsCommittedAndIdempotentOnIssuerKindAndOriginal(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	q := saf.NewQueue(appPool(t, db), saf.Config{}, nil)
-	other := saf.NewQueue(appPool(t, db), saf.Config{}, nil) // another node on the same database
+	q := saf.NewQueue(pgtest.Pool(t, db.App), saf.Config{}, nil)
+	other := saf.NewQueue(pgtest.Pool(t, db.App), saf.Config{}, nil) // another node on the same database
 	it := reversal("000101", "0102030405", 1500)
 	if err := q.Enqueue(ctx, it); err != nil {
 		t.Fatal(err)
@@ -51,7 +52,7 @@ func TestEnqueueIsCommittedAndIdempotentOnIssuerKindAndOriginal(t *testing.T) {
 	if err := q.Enqueue(ctx, other2); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Enqueue(ctx, standInAdvice(t, newTestVault(t), "000101", "0102030405", 1500)); err != nil {
+	if err := q.Enqueue(ctx, standInAdvice(t, hsm.NewDevelopment(), "000101", "0102030405", 1500)); err != nil {
 		t.Fatal(err)
 	}
 	if st := stats(t, q); st.Pending != 4 || len(st.Items) != 3 {
@@ -61,7 +62,7 @@ func TestEnqueueIsCommittedAndIdempotentOnIssuerKindAndOriginal(t *testing.T) {
 
 func TestItemsThatWouldLeakOrNotPackAreRefused(t *testing.T) {
 	db := pgtest.NewDatabase(t)
-	q := saf.NewQueue(appPool(t, db), saf.Config{}, nil)
+	q := saf.NewQueue(pgtest.Pool(t, db.App), saf.Config{}, nil)
 	cases := map[string]func(*saf.Item){
 		"clear PAN in the masked PAN":  func(it *saf.Item) { it.PANMasked = card.PAN },
 		"sealed PAN on a reversal":     func(it *saf.Item) { it.PANSealed = []byte{1, 2, 3} },
@@ -129,7 +130,7 @@ func TestRunSendsEachReversalOnceAndMarksItDone(t *testing.T) {
 	if b, _ := srv.Balance(card.PAN); b != before-2500 {
 		t.Fatalf("purchase did not debit: %d → %d", before, b)
 	}
-	q := saf.NewQueue(appPool(t, db), saf.Config{PollInterval: 20 * time.Millisecond}, nil)
+	q := saf.NewQueue(pgtest.Pool(t, db.App), saf.Config{PollInterval: 20 * time.Millisecond}, nil)
 	if err := q.Enqueue(context.Background(), reversal(stan, at, 2500)); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestUnansweredReversalIsRepeatedAs0421WithBackoffUntilAcknowledged(t *testi
 	}
 	cfg := saf.Config{RetryBase: 20 * time.Millisecond, RetryMax: 40 * time.Millisecond, MaxAttempts: 100,
 		PollInterval: 10 * time.Millisecond}
-	q := saf.NewQueue(appPool(t, db), cfg, nil)
+	q := saf.NewQueue(pgtest.Pool(t, db.App), cfg, nil)
 	if err := q.Enqueue(context.Background(), reversal(stan, at, 700)); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func TestUnansweredReversalIsRepeatedAs0421WithBackoffUntilAcknowledged(t *testi
 func lastAttempt(t *testing.T, db pgtest.DB, id string) *time.Time {
 	t.Helper()
 	var at time.Time
-	if err := appPool(t, db).QueryRow(context.Background(), `SELECT last_attempt_at FROM saf_item WHERE id = $1`, id).Scan(&at); err != nil {
+	if err := pgtest.Pool(t, db.App).QueryRow(context.Background(), `SELECT last_attempt_at FROM saf_item WHERE id = $1`, id).Scan(&at); err != nil {
 		t.Fatal(err)
 	}
 	return &at
@@ -225,7 +226,7 @@ func TestItemIsFlaggedForAnOperatorAfterMaxAttemptsAndCanBeRequeued(t *testing.T
 	link := startLink(t, srv.Addr(), linkTimeout, true)
 	cfg := saf.Config{RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond, MaxAttempts: 3,
 		PollInterval: 10 * time.Millisecond}
-	q := saf.NewQueue(appPool(t, db), cfg, nil)
+	q := saf.NewQueue(pgtest.Pool(t, db.App), cfg, nil)
 	if err := q.Enqueue(context.Background(), reversal("000601", "0102030405", 100)); err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +275,7 @@ func TestUnansweredItemDoesNotHoldUpTheOthers(t *testing.T) {
 	// The timeout only has to outlast sending the others; the assertion is on order, not on time.
 	link := startLink(t, srv.Addr(), 5*time.Second, true)
 	cfg := saf.Config{RetryBase: 10 * time.Millisecond, PollInterval: 10 * time.Millisecond, MaxBatch: 4}
-	q := saf.NewQueue(appPool(t, db), cfg, nil)
+	q := saf.NewQueue(pgtest.Pool(t, db.App), cfg, nil)
 	ctx := context.Background()
 	const silentSTAN, others = "001201", 12 // three times the slots left beside the silent item
 	if err := q.Enqueue(ctx, reversal(silentSTAN, "0102030405", 100)); err != nil {
@@ -320,7 +321,7 @@ func TestIssuerDownIsNotAnAttempt(t *testing.T) {
 	srv := startSim(t, issuersim.Faults{RefuseSignOn: true})
 	link := startLink(t, srv.Addr(), linkTimeout, false)
 	cfg := saf.Config{RetryBase: 10 * time.Millisecond, MaxAttempts: 1, PollInterval: 10 * time.Millisecond}
-	q := saf.NewQueue(appPool(t, db), cfg, nil)
+	q := saf.NewQueue(pgtest.Pool(t, db.App), cfg, nil)
 	if err := q.Enqueue(context.Background(), reversal("000701", "0102030405", 100)); err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +346,7 @@ func TestTwoNodesOnOneDatabaseNeverSendTheSameItem(t *testing.T) {
 	srv := startSim(t, issuersim.Faults{})
 	const items = 300
 	ctx := context.Background()
-	seed := saf.NewQueue(appPool(t, db), saf.Config{}, nil)
+	seed := saf.NewQueue(pgtest.Pool(t, db.App), saf.Config{}, nil)
 	for i := range items {
 		if err := seed.Enqueue(ctx, reversal(fmt.Sprintf("%06d", 100000+i), "0102030405", int64(100+i))); err != nil {
 			t.Fatal(err)
@@ -357,7 +358,7 @@ func TestTwoNodesOnOneDatabaseNeverSendTheSameItem(t *testing.T) {
 	for node := range 2 {
 		c := cfg
 		c.Node = fmt.Sprintf("node-%d", node)
-		q := saf.NewQueue(appPool(t, db), c, nil)
+		q := saf.NewQueue(pgtest.Pool(t, db.App), c, nil)
 		link := startLink(t, srv.Addr(), time.Second, true)
 		queues = append(queues, q)
 		stops = append(stops, running(q, map[string]saf.Sender{issuer: link}))
@@ -391,7 +392,7 @@ func TestLateApprovalSendsADeliveredReversalAgain(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	srv := startSim(t, issuersim.Faults{})
 	link := startLink(t, srv.Addr(), time.Second, true)
-	q := saf.NewQueue(appPool(t, db), saf.Config{PollInterval: 10 * time.Millisecond}, nil)
+	q := saf.NewQueue(pgtest.Pool(t, db.App), saf.Config{PollInterval: 10 * time.Millisecond}, nil)
 	it := reversal("000801", "0102030405", 100)
 	if err := q.Enqueue(context.Background(), it); err != nil {
 		t.Fatal(err)
@@ -460,8 +461,8 @@ func TestReversalOfAnUnsentStandInAdviceCancelsBoth(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	srv := startSim(t, issuersim.Faults{})
 	link := startLink(t, srv.Addr(), time.Second, true)
-	v := newTestVault(t)
-	q := saf.NewQueue(appPool(t, db), saf.Config{PollInterval: 10 * time.Millisecond, Opener: v}, nil)
+	v := hsm.NewDevelopment()
+	q := saf.NewQueue(pgtest.Pool(t, db.App), saf.Config{PollInterval: 10 * time.Millisecond, Opener: v}, nil)
 	ctx := context.Background()
 	// Named by the terminal's STAN and time, as a stand-in approval is.
 	if err := q.Enqueue(ctx, standInAdvice(t, v, "000901", "0102030405", 300)); err != nil {
@@ -491,10 +492,10 @@ func TestReversalWaitsUntilItsAdviceIsDelivered(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	srv := startSim(t, issuersim.Faults{DropShare: 1, Seed: 3})
 	link := startLink(t, srv.Addr(), linkTimeout, true)
-	v := newTestVault(t)
+	v := hsm.NewDevelopment()
 	cfg := saf.Config{RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond, MaxAttempts: 100,
 		PollInterval: 10 * time.Millisecond, Opener: v}
-	q := saf.NewQueue(appPool(t, db), cfg, nil)
+	q := saf.NewQueue(pgtest.Pool(t, db.App), cfg, nil)
 	ctx := context.Background()
 	before, _ := srv.Balance(card.PAN)
 	if err := q.Enqueue(ctx, standInAdvice(t, v, "001001", "0102030405", 400)); err != nil {
@@ -532,7 +533,7 @@ func TestReversalWaitsUntilItsAdviceIsDelivered(t *testing.T) {
 func TestTimeoutReversalFillsInTheKeyOfALateReversalStoredFirst(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	q := saf.NewQueue(appPool(t, db), saf.Config{}, nil)
+	q := saf.NewQueue(pgtest.Pool(t, db.App), saf.Config{}, nil)
 	it := reversal("000901", "0102030405", 700)
 	late := it
 	late.Reason, late.OriginalKey = saf.ReasonLateResponse, "" // the late answer does not know the terminal's key

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/poswitch/poswitch/hsm"
 	"github.com/poswitch/poswitch/ledger/pgtest"
 	"github.com/poswitch/poswitch/switch/standin"
@@ -32,12 +30,7 @@ var offlinePIN = []byte{0x9F, 0x02, 0x06, 0, 0, 0, 0, 0x30, 0, 0x9F, 0x34, 0x03,
 
 func newDecider(t *testing.T, rs map[string]standin.Rules, now func() time.Time) *standin.Decider {
 	t.Helper()
-	db := pgtest.NewDatabase(t)
-	pool, err := pgxpool.New(context.Background(), db.App)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := pgtest.Pool(t, pgtest.NewDatabase(t).App)
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	if err != nil {
 		t.Fatal(err)
@@ -140,12 +133,7 @@ func TestDailyLimitsPerCardCountOnlyApprovals(t *testing.T) {
 func TestCountersAreKeyedByDigestNeverThePAN(t *testing.T) {
 	key := []byte("a digest key held by the HSM....")
 	digest := func(p string) []byte { m := hmac.New(sha256.New, key); m.Write([]byte(p)); return m.Sum(nil) }
-	db := pgtest.NewDatabase(t)
-	pool, err := pgxpool.New(context.Background(), db.App)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := pgtest.Pool(t, pgtest.NewDatabase(t).App)
 	d, err := standin.New(pool, map[string]standin.Rules{"bank-a": rules}, standin.Options{Digest: digest})
 	if err != nil {
 		t.Fatal(err)

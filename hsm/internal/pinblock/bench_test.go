@@ -1,59 +1,42 @@
 package pinblock
 
 import (
+	"crypto/cipher"
 	"testing"
 )
 
 // BenchmarkTranslateTPKToZPKFormat0 is the switch's hot path: a terminal's format 0 block under its
 // TPK re-enciphered under the issuer link's ZPK, key schedules prepared once.
 func BenchmarkTranslateTPKToZPKFormat0(b *testing.B) {
-	tpk := tdesKey(b, "0123456789ABCDEFFEDCBA9876543210")
-	zpk := tdesKey(b, "89ABCDEF01234567FEDCBA9876543210")
-	acct := mustPAN(b, "4012345678909")
-	in := make([]byte, 8)
-	if err := Encrypt(in, tpk, Format0, mustPIN(b, "1234"), acct, nil); err != nil {
-		b.Fatal(err)
-	}
-	out := make([]byte, 8)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := Translate(out, tpk, Format0, in, zpk, Format0, acct, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchTranslate(b, tdesKey(b, "0123456789ABCDEFFEDCBA9876543210"), Format0,
+		tdesKey(b, "89ABCDEF01234567FEDCBA9876543210"), Format0, "4012345678909")
 }
 
 // BenchmarkTranslateFormat0ToFormat3 adds the random fill of format 3.
 func BenchmarkTranslateFormat0ToFormat3(b *testing.B) {
-	tpk := tdesKey(b, "0123456789ABCDEFFEDCBA9876543210")
-	zpk := tdesKey(b, "89ABCDEF01234567FEDCBA9876543210")
-	acct := mustPAN(b, "4012345678909")
-	in := make([]byte, 8)
-	if err := Encrypt(in, tpk, Format0, mustPIN(b, "1234"), acct, nil); err != nil {
-		b.Fatal(err)
-	}
-	out := make([]byte, 8)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := Translate(out, tpk, Format0, in, zpk, Format3, acct, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchTranslate(b, tdesKey(b, "0123456789ABCDEFFEDCBA9876543210"), Format0,
+		tdesKey(b, "89ABCDEF01234567FEDCBA9876543210"), Format3, "4012345678909")
 }
 
 // BenchmarkTranslateISO4ToFormat0 is an AES PIN pad's format 4 block translated to a TDES ZPK.
 func BenchmarkTranslateISO4ToFormat0(b *testing.B) {
-	src := aesKey(b, "AF8CB133A78F8DC2D1359F18527593FB")
-	zpk := tdesKey(b, "89ABCDEF01234567FEDCBA9876543210")
-	acct := mustPAN(b, "4111111111111111")
-	in := make([]byte, 16)
-	if err := Encrypt(in, src, Format4, mustPIN(b, "1234"), acct, nil); err != nil {
+	benchTranslate(b, aesKey(b, "AF8CB133A78F8DC2D1359F18527593FB"), Format4,
+		tdesKey(b, "89ABCDEF01234567FEDCBA9876543210"), Format0, "4111111111111111")
+}
+
+// benchTranslate enciphers PIN 1234 for pan under from once, then measures translating that block
+// to toFormat under to.
+func benchTranslate(b *testing.B, from cipher.Block, fromFormat Format, to cipher.Block, toFormat Format, pan string) {
+	b.Helper()
+	acct := mustPAN(b, pan)
+	in := make([]byte, fromFormat.BlockSize())
+	if err := Encrypt(in, from, fromFormat, mustPIN(b, "1234"), acct, nil); err != nil {
 		b.Fatal(err)
 	}
-	out := make([]byte, 8)
+	out := make([]byte, toFormat.BlockSize())
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := Translate(out, src, Format4, in, zpk, Format0, acct, nil); err != nil {
+		if err := Translate(out, from, fromFormat, in, to, toFormat, acct, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
